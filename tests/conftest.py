@@ -1,0 +1,70 @@
+"""Fixtures shared by the whole suite: a small synthetic dataset and one tiny trained run.
+
+The tiny run is trained once per session through the CLI, as a user would, and reused by every test
+that needs a trained model (export, evaluation, the service).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+
+
+def run_cli(*args: str, timeout: float = 300, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m <args>` the way a user would; returns the finished process."""
+    result = subprocess.run(
+        [sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+        env=ENV, cwd=cwd or ROOT,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=ENV, cwd=cwd or ROOT,
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_zip(tmp_path_factory) -> Path:
+    """512 synthetic Voronoi images in the original's zip-of-H5 format."""
+    from training.dataset import write_zip
+    from training.voronoi import VoronoiSpec
+
+    path = tmp_path_factory.mktemp("data") / "voronoi.zip"
+    write_zip(path, VoronoiSpec(), count=512, seed=11)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_images() -> np.ndarray:
+    """Synthetic 'real' uint8 images for statistics tests."""
+    from training.voronoi import VoronoiSpec, generate
+
+    return generate(VoronoiSpec(), 256, np.random.default_rng(21))[0]
+
+
+TINY_STEPS = 40
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, synthetic_zip) -> Path:
+    """A finished `tiny` run of TINY_STEPS steps with an in-training evaluation, trained via the CLI."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    run_cli(
+        "training", "train", "--data", synthetic_zip, "--run-dir", run_dir, "--preset", "tiny",
+        "--set", f"total_steps={TINY_STEPS}", "--set", "eval_interval=20", "--set", "seed=5",
+        check=True,
+    )
+    return run_dir

@@ -1,0 +1,42 @@
+"""Mixed precision and tf.distribute, each in a fresh process (global policy, logical devices)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ENV
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def _script(name: str, *args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True, timeout=300, env=ENV
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_mixed_precision_first_update_matches_float32():
+    full = _script("precision_step.py", "float32")
+    mixed = _script("precision_step.py", "mixed_float16")
+    assert mixed["compute_dtype"] == "float16" and full["compute_dtype"] == "float32"
+    assert mixed["loss_scale_optimizer"] and not full["loss_scale_optimizer"]
+    # An unscaled loss (grads divided by 2^15) or a doubly scaled one moves these by orders of magnitude.
+    for network in ("generator", "critic"):
+        assert mixed[network] == pytest.approx(full[network], rel=0.05), network
+    assert mixed["finite"] and full["finite"]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_mirrored_step_matches_default_strategy(optimizer):
+    out = _script("mirrored_step.py", optimizer)
+    assert out["replicas"] == 2
+    assert out["max_change"] > 1e-4  # the step did move the weights
+    assert out["max_difference"] < 1e-6 + 1e-3 * out["max_change"]
+    default, mirrored = out["losses"]
+    for key in default:
+        assert mirrored[key] == pytest.approx(default[key], rel=1e-4, abs=1e-6), key

@@ -1,0 +1,160 @@
+"""Command line of the training side.
+
+    python -m training dataset --out data/voronoi.zip --count 20000 --seed 1
+    python -m training inspect data/voronoi.zip
+    python -m training train --data data/voronoi.zip --run-dir runs/cpu --preset cpu
+    python -m training gif runs/cpu
+
+Bad input exits with status 2 and one line naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from training.errors import UserError
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", help="H5 dataset name (default: the first dataset in each file)")
+    parser.add_argument("--tile", action="store_true", help="cut images larger than 64x64 into 64x64 tiles")
+    parser.add_argument("--stride", type=int, default=64, help="tile stride in px (default 64)")
+    parser.add_argument("--invert", action="store_true", help="the data's boundaries are dark")
+    parser.add_argument(
+        "--max-bytes", type=int, default=4 * 1024**3, help="refuse sources larger than this uncompressed"
+    )
+
+
+def _load_options(args):
+    from training.data import LoadOptions
+
+    return LoadOptions(args.key, args.tile, args.stride, args.invert, args.max_bytes)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("dataset", help="write a synthetic Voronoi dataset")
+    p.add_argument("--out", required=True, help="output path (.zip, or .h5 with --format h5)")
+    p.add_argument("--count", type=int, default=20000, help="number of images (default 20000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--format", choices=["zip", "h5"], default="zip", help="zip of H5 files, or one labelled H5")
+    p.add_argument("--per-file", type=int, default=100, help="images per H5 file inside the zip (default 100)")
+    p.add_argument("--grains", type=int, nargs=2, default=[5, 12], metavar=("MIN", "MAX"))
+    p.add_argument("--width", type=int, default=2, help="boundary width in px (default 2)")
+    p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
+    p.add_argument("--periodic", action="store_true", help="tessellate the torus so images tile")
+
+    p = commands.add_parser("inspect", help="check a dataset and write a preview grid")
+    p.add_argument("path")
+    p.add_argument("--preview", help="preview PNG path (default: PATH's name + .preview.png in the cwd)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_load_options(p)
+
+    p = commands.add_parser("train", help="train (or resume) a WGAN-GP run")
+    p.add_argument("--data", help="dataset path (zip, folder, H5 or image)")
+    p.add_argument("--run-dir", required=True, help="run directory; the same command resumes it")
+    p.add_argument("--preset", help="architecture preset: reference, cpu (default), tiny")
+    p.add_argument("--config", help="JSON file of config overrides")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    _add_load_options(p)
+
+    p = commands.add_parser("gif", help="assemble a run's frames into training.gif")
+    p.add_argument("run_dir")
+    p.add_argument("--fps", type=float, default=8.0)
+    return parser
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=not sys.stderr.isatty())
+
+
+def cmd_dataset(args) -> int:
+    from pathlib import Path
+
+    from training.dataset import write_h5, write_zip
+    from training.voronoi import VoronoiSpec
+
+    spec = VoronoiSpec(args.size, args.grains[0], args.grains[1], args.width, args.periodic)
+    try:
+        spec.validate()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if args.count < 1 or args.per_file < 1:
+        raise UserError("--count and --per-file must be at least 1")
+    out = Path(args.out)
+    with _progress(args.count, "dataset") as bar:
+        if args.format == "zip":
+            write_zip(out, spec, args.count, args.seed, args.per_file, progress=bar.update)
+        else:
+            write_h5(out, spec, args.count, args.seed, progress=bar.update)
+    print(f"wrote {args.count} images to {out}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    from microstructure.images import grid, to_uint8
+    from training.data import load
+
+    data = load(args.path, _load_options(args))
+    preview = Path(args.preview or f"{Path(args.path).name}.preview.png")
+    Image.fromarray(grid(to_uint8(data.images[:16]), columns=4)).save(preview)
+    summary = {
+        "path": str(args.path),
+        "count": int(len(data.images)),
+        "shape": list(data.images.shape[1:]),
+        "dtype": data.source_dtype,
+        "range": list(data.source_range),
+        "mapping": data.mapping,
+        "files": data.files,
+        "fingerprint": data.fingerprint,
+        "preview": str(preview),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key:12s} {value}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from training.train import run_from_cli
+
+    return run_from_cli(args, _load_options(args))
+
+
+def cmd_gif(args) -> int:
+    from pathlib import Path
+
+    from training.monitor import write_gif
+
+    path = write_gif(Path(args.run_dir), fps=args.fps)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = globals()[f"cmd_{args.command}"]
+    try:
+        return handler(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Checkpoints for resuming: everything a run needs to continue exactly where it stopped.
+
+A checkpoint is one `checkpoints/ckpt-<step>.npz` holding the generator's and critic's weights, both
+optimizers' variables (Adam slots, iteration counters and, under mixed precision, the loss-scale
+state), the step and epoch, the fixed preview noise and the config that built the models. The data
+order and all noise are functions of (seed, step), so the step is the RNG state. Files are written
+to a temporary name and renamed, so a kill mid-write leaves the previous checkpoint intact.
+Checkpoints are for resuming; `training.export` turns one into a SavedModel for serving.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+_NAME = re.compile(r"ckpt-(\d+)\.npz$")
+GROUPS = ("generator", "critic", "g_opt", "d_opt")
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in checkpoint_dir(run_dir).glob("ckpt-*.npz"):
+        match = _NAME.search(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def save(run_dir: Path, state: dict, keep: int) -> Path:
+    """Write ckpt-<step>.npz atomically and keep only the newest `keep`."""
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "step": np.int64(state["step"]),
+        "epoch": np.int64(state["epoch"]),
+        "preview_noise": state["preview_noise"],
+        "config": np.frombuffer(json.dumps(state["config"]).encode(), np.uint8),
+    }
+    for group in GROUPS:
+        for i, value in enumerate(state[group]):
+            arrays[f"{group}/{i:04d}"] = value
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path = folder / f"ckpt-{state['step']:07d}.npz"
+    tmp = folder / f".{path.name}.tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(buffer.getvalue())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    for _, old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load(path: Path) -> dict:
+    """Read a checkpoint written by `save`; raises ValueError if it is damaged."""
+    try:
+        with np.load(path) as data:
+            state = {
+                "step": int(data["step"]),
+                "epoch": int(data["epoch"]),
+                "preview_noise": data["preview_noise"],
+                "config": json.loads(bytes(data["config"]).decode()),
+            }
+            for group in GROUPS:
+                keys = sorted(k for k in data.files if k.startswith(f"{group}/"))
+                state[group] = [data[k] for k in keys]
+    except Exception as error:  # zipfile, pickle and key errors alike mean "damaged"
+        raise ValueError(f"{path}: unreadable checkpoint ({error})") from None
+    return state
+
+
+def latest(run_dir: Path) -> dict | None:
+    """The newest readable checkpoint, skipping damaged ones; None when there is none."""
+    for _, path in reversed(list_checkpoints(run_dir)):
+        try:
+            return {**load(path), "path": path}
+        except ValueError:
+            continue
+    return None
+
+
+def keep_best(run_dir: Path, path: Path, record: dict) -> None:
+    """Copy a checkpoint to best.npz with best.json describing it (step, score, figures)."""
+    folder = checkpoint_dir(run_dir)
+    tmp = folder / ".best.npz.tmp"
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, folder / "best.npz")
+    tmp_json = folder / ".best.json.tmp"
+    tmp_json.write_text(json.dumps(record, indent=2))
+    os.replace(tmp_json, folder / "best.json")

@@ -1,0 +1,183 @@
+"""The training config: one dataclass, presets, and the one validation that names a bad key.
+
+    >>> from training.config import resolve
+    >>> cfg = resolve("tiny", overrides=["epochs=3", "batch_size=8"])
+    >>> cfg.epochs, cfg.batch_size, cfg.g_filters
+    (3, 8, (16, 8, 8))
+
+`--set key=value` keys are exactly the field names below. Values are parsed as JSON where they can be
+(so `g_filters=[64,32,16]`, `precision=float32` and `cosine_decay=false` all work).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from training.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    # Architecture (fixed for a run; a resume may not change these).
+    preset: str = "cpu"  # the preset these values started from
+    z_noise_dim: int = 100  # latent size
+    g_base: int = 128  # channels of the generator's 4x4 dense map
+    g_filters: tuple[int, int, int] = (128, 64, 32)  # generator conv widths at 8, 16, 32 px
+    d_filters: tuple[int, int, int, int] = (32, 64, 128, 256)  # critic conv widths at 32, 16, 8, 4 px
+    d_kernel: int = 4  # critic kernel size, px
+    # Optimisation.
+    epochs: int = 30  # passes over the data (ignored when total_steps > 0)
+    total_steps: int = 0  # generator steps for the whole run; 0 = epochs * steps per epoch
+    batch_size: int = 64  # global batch, images
+    g_learning_rate: float = 1e-4  # Adam, generator (TTUR)
+    d_learning_rate: float = 4e-4  # Adam, critic (TTUR)
+    beta_1: float = 0.5  # Adam beta_1, both networks
+    beta_2: float = 0.9  # Adam beta_2, both networks
+    cosine_decay: bool = True  # decay both learning rates to 0 over the run
+    n_critic: int = 1  # critic steps per generator step
+    gp_weight: float = 10.0  # gradient penalty weight (lambda)
+    precision: str = "auto"  # auto | float32 | mixed_float16 (auto: mixed_float16 when a GPU is visible)
+    seed: int = 0  # seeds initial weights, data order, noise and the preview grid
+    deterministic: bool = False  # ask TensorFlow for deterministic ops (slower; bit-exact resumes)
+    threads: int = 0  # CPU threads for TensorFlow ops; 0 = all (env MICROGAN_TRAIN_THREADS)
+    # Observation, in generator steps.
+    log_interval: int = 50  # progress.jsonl, losses.csv and TensorBoard
+    frame_interval: int = 250  # preview frame (also at each epoch end)
+    checkpoint_interval: int = 250  # checkpoint (also on SIGINT/SIGTERM and at the end)
+    eval_interval: int = 1000  # fidelity evaluation; 0 = never
+    eval_samples: int = 256  # images per side in an in-training evaluation
+    keep_checkpoints: int = 3  # latest checkpoints kept (the best one is kept apart)
+
+
+ARCHITECTURE_KEYS = ("z_noise_dim", "g_base", "g_filters", "d_filters", "d_kernel")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The original notebook's networks, exactly.
+    "reference": dict(
+        z_noise_dim=100, g_base=512, g_filters=(256, 128, 64), d_filters=(64, 128, 256, 512), d_kernel=4,
+        epochs=100,
+    ),
+    # Sized by measurement for 2 CPU cores (see bench/train_step.py and the README).
+    "cpu": dict(
+        z_noise_dim=100, g_base=128, g_filters=(128, 64, 32), d_filters=(32, 64, 128, 256), d_kernel=4,
+    ),
+    # For tests: seconds per epoch.
+    "tiny": dict(
+        z_noise_dim=16, g_base=16, g_filters=(16, 8, 8), d_filters=(8, 16, 16, 32), d_kernel=4,
+        batch_size=16, epochs=2, log_interval=5, frame_interval=10, checkpoint_interval=10,
+        eval_interval=0, eval_samples=64,
+    ),
+}
+
+_CHOICES = {"precision": ("auto", "float32", "mixed_float16"), "preset": tuple(PRESETS)}
+_POSITIVE = (
+    "z_noise_dim", "g_base", "d_kernel", "epochs", "batch_size", "n_critic", "log_interval",
+    "frame_interval", "checkpoint_interval", "eval_samples", "keep_checkpoints",
+)
+_NON_NEGATIVE = ("total_steps", "threads", "eval_interval", "seed", "gp_weight")
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    kind = type(default)
+    expected = {tuple: f"a list of {len(default) if kind is tuple else 0} integers", bool: "true or false",
+                int: "an integer", float: "a number", str: "a string"}[kind]
+    try:
+        if kind is tuple and isinstance(value, (list, tuple)) and len(value) == len(default):
+            return tuple(_integer(v) for v in value)
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int:
+            return _integer(value)
+        if kind is float and not isinstance(value, (bool, str)):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+    except (TypeError, ValueError):
+        pass
+    raise UserError(f"config key {key!r}: bad value {value!r} (expected {expected})")
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise ValueError(value)
+    return int(value)
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """Parse `key=value` strings; values are JSON where they parse, strings otherwise."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    for key in _POSITIVE:
+        if getattr(cfg, key) < 1:
+            raise UserError(f"config key {key!r}: must be at least 1, got {getattr(cfg, key)}")
+    for key in _NON_NEGATIVE:
+        if getattr(cfg, key) < 0:
+            raise UserError(f"config key {key!r}: must not be negative, got {getattr(cfg, key)}")
+    for key, choices in _CHOICES.items():
+        if getattr(cfg, key) not in choices:
+            raise UserError(f"config key {key!r}: must be one of {', '.join(choices)}, got {getattr(cfg, key)!r}")
+    for key in ("g_learning_rate", "d_learning_rate"):
+        if not 0 < getattr(cfg, key) < 1:
+            raise UserError(f"config key {key!r}: must be in (0, 1), got {getattr(cfg, key)}")
+    for key in ("beta_1", "beta_2"):
+        if not 0 <= getattr(cfg, key) < 1:
+            raise UserError(f"config key {key!r}: must be in [0, 1), got {getattr(cfg, key)}")
+    for key in ("g_filters", "d_filters"):
+        if min(getattr(cfg, key)) < 1:
+            raise UserError(f"config key {key!r}: widths must be at least 1, got {getattr(cfg, key)}")
+    return cfg
+
+
+def apply(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise UserError(f"unknown config key {key!r} (known: {', '.join(fields)})")
+        changes[key] = _coerce(key, value, getattr(cfg, key))
+    return dataclasses.replace(cfg, **changes)
+
+
+def resolve(preset: str | None = None, config_file: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Preset, then the JSON config file, then `--set` overrides; validated."""
+    preset = preset or "cpu"
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    cfg = apply(TrainConfig(), {"preset": preset, **PRESETS[preset]})
+    if config_file:
+        cfg = apply(cfg, load_json(config_file))
+    return validate(apply(cfg, parse_set(list(overrides))))
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object of config keys")
+    return data
+
+
+def to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    return validate(apply(TrainConfig(), data))

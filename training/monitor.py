@@ -1,0 +1,151 @@
+"""What a run shows while it trains: progress lines, loss CSV, TensorBoard, frames, GIF, loss plot.
+
+    python -m training gif runs/cpu        # training.gif from runs/cpu/frames/step_*.png
+
+Frames all come from one fixed 4x4 latent grid chosen at the start of the run (and stored in every
+checkpoint), so consecutive frames are comparable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from microstructure.images import grid, to_uint8
+from training.errors import UserError
+
+LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "wasserstein", "gp", "g_lr", "d_lr")
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write to a temporary sibling, fsync, then rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
+    picture = Image.fromarray(image)
+    if scale > 1:
+        picture = picture.resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
+    tmp = path.with_name(f".{path.name}.tmp")
+    picture.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def save_frame(run_dir: Path, name: str, images: np.ndarray) -> Path:
+    """Save a 4x4 grid of [-1, 1] images as frames/<name>.png."""
+    path = run_dir / "frames" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_png(path, grid(to_uint8(images[..., 0] if images.ndim == 4 else images), columns=4))
+    return path
+
+
+class ProgressLog:
+    """Appends progress.jsonl lines, losses.csv rows and TensorBoard scalars."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.jsonl = open(run_dir / "progress.jsonl", "a", buffering=1)
+        new_csv = not (run_dir / "losses.csv").exists()
+        self.csv_file = open(run_dir / "losses.csv", "a", newline="", buffering=1)
+        self.csv = csv.writer(self.csv_file)
+        if new_csv:
+            self.csv.writerow(LOSS_COLUMNS)
+        self.tb = None
+
+    def _writer(self):
+        if self.tb is None:
+            import tensorflow as tf
+
+            self.tb = tf.summary.create_file_writer(str(self.run_dir / "tb"))
+        return self.tb
+
+    def line(self, record: dict) -> None:
+        self.jsonl.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+
+    def losses(self, record: dict) -> None:
+        self.line(record)
+        self.csv.writerow([record[c] for c in LOSS_COLUMNS])
+        import tensorflow as tf
+
+        with self._writer().as_default(step=record["step"]):
+            for key in ("d_loss", "g_loss", "wasserstein", "gp", "g_lr", "d_lr", "images_per_s"):
+                tf.summary.scalar(key, record[key])
+
+    def fidelity(self, step: int, figures: dict) -> None:
+        self.line({"step": step, "fidelity": figures})
+        import tensorflow as tf
+
+        with self._writer().as_default(step=step):
+            for key, value in figures.items():
+                if isinstance(value, (int, float)):
+                    tf.summary.scalar(f"fidelity/{key}", value)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        self.csv_file.close()
+        if self.tb is not None:
+            self.tb.flush()
+
+
+def frame_paths(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "frames").glob("step_*.png"))
+
+
+def write_gif(run_dir: Path, fps: float = 8.0, scale: int = 2) -> Path:
+    """Assemble frames/step_*.png into training.gif (atomically); usable while a run trains."""
+    import imageio.v2 as imageio
+
+    frames = frame_paths(run_dir)
+    if not frames:
+        raise UserError(f"{run_dir}: no frames yet (frames/step_*.png)")
+    pictures = []
+    for path in frames:
+        image = np.asarray(Image.open(path).convert("L"))
+        pictures.append(np.kron(image, np.ones((scale, scale), np.uint8)))
+    out = run_dir / "training.gif"
+    tmp = run_dir / ".training.gif.tmp"
+    durations = [1.0 / fps] * (len(pictures) - 1) + [2.0]  # hold the last frame
+    imageio.mimsave(tmp, pictures, format="GIF", duration=[d * 1000 for d in durations], loop=0)
+    os.replace(tmp, out)
+    return out
+
+
+def plot_losses(run_dir: Path) -> Path:
+    """losses.png from losses.csv: both losses, the Wasserstein estimate and the penalty."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(run_dir / "losses.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise UserError(f"{run_dir}: losses.csv has no rows yet")
+    step = [int(r["step"]) for r in rows]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for key in ("d_loss", "g_loss"):
+        top.plot(step, [float(r[key]) for r in rows], label=key)
+    top.legend()
+    top.set_ylabel("loss")
+    for key in ("wasserstein", "gp"):
+        bottom.plot(step, [float(r[key]) for r in rows], label=key)
+    bottom.legend()
+    bottom.set_xlabel("generator step")
+    figure.tight_layout()
+    out = run_dir / "losses.png"
+    tmp = run_dir / ".losses.png.tmp"
+    figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)
+    os.replace(tmp, out)
+    return out

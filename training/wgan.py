@@ -1,0 +1,117 @@
+"""The WGAN-GP: Wasserstein losses, gradient penalty, n_critic critic steps per generator step.
+
+    wgan = WGANGP(build_generator(cfg), build_critic(cfg), gp_weight=10, n_critic=1)
+    wgan.compile(g_optimizer=make_optimizer(...), d_optimizer=make_optimizer(...))
+    losses = wgan.train_step({"real": ..., "z_d": ..., "alpha": ..., "z_g": ...})
+
+All randomness arrives in the batch (noise and interpolation weights drawn by the caller from
+(seed, step)), so a step is a pure function of weights, optimizer state and batch: resumes replay
+exactly and every replica of a distributed step sees its own slice of one global draw.
+Losses are divided by the number of replicas so that the optimizers' cross-replica sum of gradients
+is the gradient of the global-batch mean.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+GP_EPSILON = 1e-12  # keeps sqrt differentiable where a gradient norm is 0
+
+
+def critic_loss(real_score: tf.Tensor, fake_score: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(fake_score) - tf.reduce_mean(real_score)
+
+
+def generator_loss(fake_score: tf.Tensor) -> tf.Tensor:
+    return -tf.reduce_mean(fake_score)
+
+
+def gradient_penalty(critic: keras.Model, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """Mean of (||grad critic(x_hat)|| - 1)^2 on per-sample interpolates, in float32."""
+    real = tf.cast(real, tf.float32)
+    fake = tf.cast(fake, tf.float32)
+    interpolates = real + tf.cast(alpha, tf.float32) * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        score = tf.cast(critic(interpolates, training=True), tf.float32)
+    grads = tf.cast(tape.gradient(score, interpolates), tf.float32)
+    norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + GP_EPSILON)
+    return tf.reduce_mean(tf.square(norm - 1.0))
+
+
+def make_optimizer(learning_rate: float, decay_steps: int, cfg, mixed: bool) -> keras.optimizers.Optimizer:
+    """Adam with optional cosine decay to 0; a LossScaleOptimizer under mixed precision."""
+    schedule = (
+        keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(decay_steps, 1))
+        if cfg.cosine_decay
+        else learning_rate
+    )
+    optimizer = keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if mixed else optimizer
+
+
+def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    rate = inner.learning_rate
+    return float(rate.numpy() if hasattr(rate, "numpy") else rate)
+
+
+class WGANGP(keras.Model):
+    def __init__(self, generator: keras.Model, critic: keras.Model, gp_weight: float = 10.0, n_critic: int = 1):
+        super().__init__(name="wgan_gp")
+        self.generator = generator
+        self.critic = critic
+        self.gp_weight = gp_weight
+        self.n_critic = n_critic
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer):
+        super().compile()
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots now, so a restore fills them instead of being silently dropped."""
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.critic.trainable_variables)
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    @staticmethod
+    def _scaled(optimizer, loss):
+        # Under mixed precision the loss is scaled inside the tape; the optimizer unscales the grads.
+        return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+    def train_step(self, batch):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+
+        # Critic phase: n_critic updates, each on its own real batch and noise.
+        for i in range(self.n_critic):
+            real = batch["real"][i]
+            with tf.GradientTape() as tape:
+                fake = self.generator(batch["z_d"][i], training=True)
+                scores = self.critic(tf.concat([real, fake], axis=0), training=True)
+                real_score, fake_score = tf.split(tf.cast(scores, tf.float32), 2, axis=0)
+                wasserstein = -critic_loss(real_score, fake_score)
+                gp = gradient_penalty(self.critic, real, fake, batch["alpha"][i])
+                d_loss = -wasserstein + self.gp_weight * gp
+                scaled = self._scaled(self.d_optimizer, d_loss / replicas)
+            grads = tape.gradient(scaled, self.critic.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+
+        # Generator phase.
+        with tf.GradientTape() as tape:
+            fake = self.generator(batch["z_g"], training=True)
+            g_loss = generator_loss(tf.cast(self.critic(fake, training=True), tf.float32))
+            scaled = self._scaled(self.g_optimizer, g_loss / replicas)
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+        # Per-replica shares: a SUM across replicas gives the global-batch figures.
+        return {
+            "d_loss": d_loss / replicas,
+            "g_loss": g_loss / replicas,
+            "wasserstein": wasserstein / replicas,
+            "gp": gp / replicas,
+        }
