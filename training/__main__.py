@@ -11,7 +11,10 @@ Bad input exits with status 2 and one line naming what is wrong.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
 from training.errors import UserError
 
@@ -29,6 +32,8 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
 def _load_options(args):
     from training.data import LoadOptions
 
+    if args.stride < 1:
+        raise UserError(f"--stride must be at least 1 px, got {args.stride}")
     return LoadOptions(args.key, args.tile, args.stride, args.invert, args.max_bytes)
 
 
@@ -41,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=20000, help="number of images (default 20000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--format", choices=["zip", "h5"], default="zip", help="zip of H5 files, or one labelled H5")
-    p.add_argument("--per-file", type=int, default=100, help="images per H5 file inside the zip (default 100)")
+    p.add_argument("--per-file", type=int, default=100, help="images per H5 file inside the zip (default 100; zip only)")
     p.add_argument("--grains", type=int, nargs=2, default=[5, 12], metavar=("MIN", "MAX"))
     p.add_argument("--width", type=int, default=2, help="boundary width in px (default 2)")
     p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
@@ -87,6 +92,8 @@ def cmd_dataset(args) -> int:
         raise UserError(str(error)) from None
     if args.count < 1 or args.per_file < 1:
         raise UserError("--count and --per-file must be at least 1")
+    if args.seed < 0:
+        raise UserError(f"--seed must not be negative, got {args.seed}")
     out = Path(args.out)
     with _progress(args.count, "dataset") as bar:
         if args.format == "zip":
@@ -151,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # unwritable output, full disk: name the path, no traceback
+        print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
