@@ -55,7 +55,7 @@ def real_images() -> np.ndarray:
     return generate(VoronoiSpec(), 256, np.random.default_rng(21))[0]
 
 
-TINY_STEPS = 40
+TINY_STEPS = 120
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +64,15 @@ def tiny_run(tmp_path_factory, synthetic_zip) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     run_cli(
         "training", "train", "--data", synthetic_zip, "--run-dir", run_dir, "--preset", "tiny",
-        "--set", f"total_steps={TINY_STEPS}", "--set", "eval_interval=20", "--set", "seed=5",
+        "--set", f"total_steps={TINY_STEPS}", "--set", "eval_interval=60", "--set", "seed=5",
         check=True,
     )
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory, tiny_run) -> Path:
+    """A models_store holding the tiny run exported (via the CLI) as `tiny` version 1."""
+    store = tmp_path_factory.mktemp("store")
+    run_cli("training", "export", "--run-dir", tiny_run, "--store", store, "--name", "tiny", check=True)
+    return store

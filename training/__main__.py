@@ -67,6 +67,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     _add_load_options(p)
 
+    p = commands.add_parser("export", help="export a run's generator as a SavedModel version")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--store", default="models_store", help="models store root (default models_store)")
+    p.add_argument("--name", required=True, help="model name, e.g. voronoi64")
+    p.add_argument("--checkpoint", default="best", help="best (default), latest or a step number")
+    p.add_argument("--data", help="real data to evaluate the export against (fidelity on the card)")
+    p.add_argument("--n", type=int, default=512, help="images per side for --data (default 512)")
+
+    p = commands.add_parser("evaluate", help="compare a model's samples with real data")
+    p.add_argument("--model", required=True, help="an exported version directory, e.g. models_store/voronoi64/1")
+    p.add_argument("--data", required=True, help="real images (held out from training)")
+    p.add_argument("--train-data", help="the training images, to check memorisation")
+    p.add_argument("--n", type=int, default=2000, help="images per side (default 2000)")
+    p.add_argument("--out", help="write the full report as JSON")
+    p.add_argument("--figure", help="write S2 curves, grain-area histograms and sample grids as PNG")
+
     p = commands.add_parser("gif", help="assemble a run's frames into training.gif")
     p.add_argument("run_dir")
     p.add_argument("--fps", type=float, default=8.0)
@@ -139,6 +155,24 @@ def cmd_train(args) -> int:
     from training.train import run_from_cli
 
     return run_from_cli(args, _load_options(args))
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from training.export import export
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
+    export(run_dir, Path(args.store), args.name, args.checkpoint, args.data, args.n)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from training.evaluate import run_from_cli
+
+    return run_from_cli(args)
 
 
 def cmd_gif(args) -> int:

@@ -57,7 +57,7 @@ def test_train_tiny_run_writes_every_artifact(tiny_run):
     assert steps and all(PROGRESS_KEYS <= line.keys() for line in steps)
     assert steps[-1]["step"] == TINY_STEPS and steps[-1]["eta_s"] == 0
     fidelity = [line for line in lines if "fidelity" in line]
-    assert [line["step"] for line in fidelity] == [20, 40]
+    assert [line["step"] for line in fidelity] == [60, 120]
     assert (tiny_run / "checkpoints" / "best.npz").is_file()
     with open(tiny_run / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -96,7 +96,7 @@ def test_train_resume_refuses_architecture_change(tmp_path, tiny_run):
     result = run_cli("training", "train", "--run-dir", run_dir, "--set", "g_base=32")
     assert result.returncode == 2 and "g_base" in result.stderr
     # Extending the run is allowed (checked without training: --dry-run).
-    result = run_cli("training", "train", "--run-dir", run_dir, "--set", "total_steps=60", "--dry-run")
+    result = run_cli("training", "train", "--run-dir", run_dir, "--set", "total_steps=200", "--dry-run")
     assert result.returncode == 0 and json.loads(result.stdout)["resume_step"] == TINY_STEPS
 
 

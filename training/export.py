@@ -1,0 +1,209 @@
+"""Export a run's generator as a self-contained SavedModel version in a models_store.
+
+    python -m training export --run-dir runs/cpu --store models_store --name voronoi64
+    python -m training export --run-dir runs/cpu --store models_store --name voronoi64 --checkpoint latest --data data/test.zip
+
+Writes `<store>/<name>/<N>/` (TF Serving's layout, N the next integer version) holding the float32
+SavedModel, `fp16/` (the same signatures computing in float16, for GPU serving), `model.json` (the
+model card), `samples.png` and, when the run has them, `training.gif` and `losses.png`. Everything is
+written into a temporary directory first and renamed into place, so a crash never leaves a version
+that looks complete, and a version is never changed afterwards.
+
+Signatures:
+  serving_default(z float32 [B, z_dim]) -> images float32 [B, 64, 64, 1] in [-1, 1]
+  sample(seeds int64 [B], indices int64 [B]) -> images uint8 [B, 64, 64]; image b is a function of
+      the model and (seeds[b], indices[b]) alone: its latent is stateless_normal(seed=[seed, index]).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from training import checkpoint
+from training.config import from_dict, to_dict
+from training.errors import UserError
+
+MAX_SAMPLE_BATCH = 8192  # largest B the sample signature accepts
+SAMPLES_SEED = 0  # samples.png shows images 0..15 of this seed
+
+
+def pick_checkpoint(run_dir: Path, which: str) -> tuple[dict, str]:
+    """Return (checkpoint state, how it was chosen); UserError when there is none to export."""
+    if not (run_dir / "checkpoints").is_dir():
+        raise UserError(f"{run_dir}: no checkpoints/ (not a training run, or it has not saved yet)")
+    folder = checkpoint.checkpoint_dir(run_dir)
+    if which == "best":
+        if (folder / "best.npz").exists():
+            record = json.loads((folder / "best.json").read_text())
+            state = checkpoint.load(folder / "best.npz")
+            return state, f"best (fidelity score {record['score']:.4f} at step {record['step']})"
+        which = "latest"
+        print("no best checkpoint kept by the run (no in-training evaluation); falling back to latest")
+    if which == "latest":
+        state = checkpoint.latest(run_dir)
+        if state is None:
+            raise UserError(f"{run_dir}: no finished checkpoint to export")
+        return state, "latest"
+    try:
+        step = int(which)
+    except ValueError:
+        raise UserError(f"--checkpoint {which!r}: expected best, latest or a step number") from None
+    path = folder / f"ckpt-{step:07d}.npz"
+    if not path.exists():
+        kept = ", ".join(str(s) for s, _ in checkpoint.list_checkpoints(run_dir)) or "none"
+        raise UserError(f"{run_dir}: no checkpoint at step {step} (kept: {kept})")
+    try:
+        return checkpoint.load(path), f"step {step}"
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def _module(generator, z_dim: int):
+    import tensorflow as tf
+
+    class Generator(tf.Module):
+        def __init__(self):
+            super().__init__(name="microgan_generator")
+            self.generator = generator
+
+        @tf.function(input_signature=[tf.TensorSpec([None, z_dim], tf.float32, name="z")])
+        def serve(self, z):
+            return {"images": tf.cast(self.generator(z, training=False), tf.float32)}
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None], tf.int64, name="seeds"), tf.TensorSpec([None], tf.int64, name="indices"),
+        ])
+        def sample(self, seeds, indices):
+            checks = [
+                tf.debugging.assert_equal(tf.shape(seeds), tf.shape(indices), message="seeds and indices differ in length"),
+                tf.debugging.assert_non_negative(seeds, message="seeds must be >= 0"),
+                tf.debugging.assert_non_negative(indices, message="indices must be >= 0"),
+                tf.debugging.assert_less_equal(tf.size(seeds), MAX_SAMPLE_BATCH, message=f"batch above {MAX_SAMPLE_BATCH}"),
+            ]
+            with tf.control_dependencies(checks):
+                pairs = tf.stack([seeds, indices], axis=1)
+            z = tf.vectorized_map(lambda pair: tf.random.stateless_normal([z_dim], seed=pair), pairs)
+            images = tf.cast(self.generator(z, training=False), tf.float32)[..., 0]
+            # Same mapping as microstructure.images.to_uint8 (round half to even, clip).
+            return {"images": tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0, 255), tf.uint8)}
+
+    return Generator()
+
+
+def _save(path: Path, state: dict, precision: str) -> None:
+    """Build the generator under `precision` from the checkpoint's config and weights, and save it."""
+    import keras
+    import tensorflow as tf
+
+    from training.models import build_generator
+
+    cfg = from_dict(state["config"])
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        generator = build_generator(cfg)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    generator.set_weights(state["generator"])
+    module = _module(generator, cfg.z_noise_dim)
+    tf.saved_model.save(
+        module, str(path), signatures={"serving_default": module.serve, "sample": module.sample}
+    )
+
+
+def _next_version(model_dir: Path) -> int:
+    versions = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] if model_dir.exists() else []
+    return max(versions, default=0) + 1
+
+
+def _run_fidelity(run_dir: Path) -> dict | None:
+    path = run_dir / "progress.jsonl"
+    if not path.exists():
+        return None
+    lines = [json.loads(line) for line in path.read_text().splitlines() if '"fidelity"' in line]
+    return {"source": "in-training (last evaluation of the run)", "step": lines[-1]["step"], **lines[-1]["fidelity"]} if lines else None
+
+
+def export(run_dir: Path, store: Path, name: str, which: str = "best", data: str | None = None, eval_n: int = 512) -> Path:
+    import keras
+    import tensorflow as tf
+
+    from microstructure.images import grid
+    from training.monitor import save_png
+
+    if not name or "/" in name or name.startswith(".") or name.isdigit():
+        raise UserError(f"--name {name!r}: expected a plain model name such as voronoi64")
+    state, chosen = pick_checkpoint(run_dir, which)
+    print(f"exporting checkpoint {chosen}, step {state['step']}")
+    meta = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+    model_dir = store / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir))
+    try:
+        _save(tmp, state, "float32")
+        _save(tmp / "fp16", state, "mixed_float16")
+
+        # Samples and fidelity come from the exported model itself, as the service will see it.
+        loaded = tf.saved_model.load(str(tmp))
+        samples = loaded.sample(tf.fill([16], tf.constant(SAMPLES_SEED, tf.int64)), tf.range(16, dtype=tf.int64))["images"].numpy()
+        save_png(tmp / "samples.png", grid(samples, columns=4), scale=2)
+        if data:
+            from training.evaluate import evaluate_model
+
+            fidelity = {"source": f"evaluated at export against {data}", **evaluate_model(tmp, data, n=eval_n)["summary"]}
+        else:
+            fidelity = _run_fidelity(run_dir)
+        for artifact in ("training.gif", "losses.png"):
+            if (run_dir / artifact).exists():
+                shutil.copyfile(run_dir / artifact, tmp / artifact)
+
+        cfg = from_dict(state["config"])
+        version = _next_version(model_dir)
+        card = {
+            "name": name,
+            "version": version,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "preset": cfg.preset,
+            "config": to_dict(cfg),
+            "z_dim": cfg.z_noise_dim,
+            "image_size": 64,
+            "checkpoint": chosen,
+            "steps": state["step"],
+            "epochs": round(state["step"] / meta["steps_per_epoch"], 3) if meta.get("steps_per_epoch") else None,
+            "dataset": {k: meta.get("data", {}).get(k) for k in ("fingerprint", "count", "path", "mapping")},
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "signatures": {
+                "serving_default": "z float32 [B, z_dim] -> images float32 [B, 64, 64, 1] in [-1, 1]",
+                "sample": "seeds int64 [B], indices int64 [B] -> images uint8 [B, 64, 64]",
+            },
+            "max_sample_batch": MAX_SAMPLE_BATCH,
+            "variants": {"float32": ".", "float16": "fp16"},
+            "fidelity": fidelity,
+        }
+        (tmp / "model.json").write_text(json.dumps(card, indent=2))
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from other users (the service)
+        # Rename into place; a concurrent export taking the same number makes us take the next one.
+        while True:
+            target = model_dir / str(version)
+            try:
+                os.rename(tmp, target)
+                break
+            except OSError:
+                if not target.exists():
+                    raise
+                version += 1
+                card["version"] = version
+                (tmp / "model.json").write_text(json.dumps(card, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"exported {name} version {version} to {target}")
+    return target
