@@ -49,12 +49,17 @@ def _flat(report: dict) -> dict:
     return figures
 
 
-def quick_fidelity(generator, images: np.ndarray, n: int, seed: int) -> dict:
-    """Compare n samples of a Keras generator with 2n training images; compact figures with a score."""
+def reference_measures(images: np.ndarray, n: int, seed: int) -> tuple:
+    """Measures of two disjoint sets of n training images, taken once per run for quick_fidelity."""
+    real, floor = _real_split(images, n, seed)
+    return measure(to_uint8(real)), measure(to_uint8(floor))
+
+
+def quick_fidelity(generator, reference: tuple, n: int, seed: int) -> dict:
+    """Compare n samples of a Keras generator with the run's reference sets; compact figures with a score."""
     z = np.random.default_rng([seed, 1]).standard_normal((n, generator.input_shape[-1]), np.float32)
     fake = to_uint8(np.concatenate([generator(z[i : i + _CHUNK], training=False).numpy() for i in range(0, n, _CHUNK)]))
-    real, floor = _real_split(images, n, seed)
-    return _flat(compare(fake, to_uint8(real), to_uint8(floor)))
+    return _flat(compare(fake, *reference))
 
 
 def sample_model(model_dir: Path, n: int, seed: int = SAMPLE_SEED) -> np.ndarray:

@@ -313,6 +313,7 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     if step == 0:
         preview_frame()
     best = _best_score(run_dir)
+    reference = None  # measures of the real images fidelity is judged against, taken on first use
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", file=sys.__stderr__,
                disable=not sys.__stderr__.isatty())
     sums, window_start, window_steps = {}, time.perf_counter(), 0
@@ -349,7 +350,11 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
             saved = save_checkpoint()
         if cfg.eval_interval and (step % cfg.eval_interval == 0 or step == total_steps):
             saved = saved or save_checkpoint()
-            best = _evaluate(run_dir, wgan, images, cfg, step, saved, best, progress)
+            if reference is None:
+                from training.evaluate import reference_measures
+
+                reference = reference_measures(images, cfg.eval_samples, cfg.seed)
+            best = _evaluate(run_dir, wgan, reference, cfg, step, saved, best, progress)
     bar.close()
 
     # Stop: on a signal checkpoint and exit 130/143; at the end write the GIF and the loss plot.
@@ -379,11 +384,11 @@ def _best_score(run_dir: Path) -> float:
     return json.loads(path.read_text())["score"] if path.exists() else math.inf
 
 
-def _evaluate(run_dir, wgan, images, cfg, step, saved, best, progress) -> float:
+def _evaluate(run_dir, wgan, reference, cfg, step, saved, best, progress) -> float:
     """In-training fidelity on a small batch; keep the checkpoint with the best (lowest) score."""
     from training.evaluate import quick_fidelity
 
-    figures = quick_fidelity(wgan.generator, images, cfg.eval_samples, seed=cfg.seed + step)
+    figures = quick_fidelity(wgan.generator, reference, cfg.eval_samples, seed=cfg.seed + step)
     progress.fidelity(step, figures)
     print(f"fidelity at step {step}: score {figures['score']:.3f}")
     if figures["score"] < best:
