@@ -70,40 +70,50 @@ def main() -> None:
     args = parser.parse_args()
 
     images = np.random.default_rng(0).uniform(-1, 1, (1024, 64, 64, 1)).astype(np.float32)
-    strategy = tf.distribute.get_strategy()
     print(f"tensorflow {tf.__version__}, {os.cpu_count()} cpus, batch {args.batch_size}")
     for preset in args.presets:
-        cfg = resolve(preset, overrides=[f"batch_size={args.batch_size}", "total_steps=100000"])
-        ours = build(cfg, strategy, False, 100000)
-        ours_step = make_step(strategy, ours)
-        base = build(cfg, strategy, False, 100000)
-        base_step = original_step(base.generator, base.critic, base.g_optimizer, base.d_optimizer, cfg.z_noise_dim, cfg.gp_weight)
-        dataset = iter(tf.data.Dataset.from_tensor_slices(images).repeat().batch(args.batch_size, drop_remainder=True).prefetch(2))
-        steps_per_epoch = len(images) // args.batch_size
+        compare_preset(preset, images, args)
 
-        def run_ours(n, start=[0]):
-            for _ in range(n):
-                out = ours_step(distribute(strategy, draw_batch(cfg, images, start[0], steps_per_epoch)))
-                start[0] += 1
-            float(out["d_loss"])
 
-        def run_base(n):
-            for _ in range(n):
-                out = base_step(next(dataset))
-            float(out[0])
+def compare_preset(preset: str, images: np.ndarray, args) -> None:
+    strategy = tf.distribute.get_strategy()
+    cfg = resolve(preset, overrides=[f"batch_size={args.batch_size}", "total_steps=100000"])
+    ours = build(cfg, strategy, False, 100000)
+    ours_step = make_step(strategy, ours)
+    base = build(cfg, strategy, False, 100000)
+    base_step = original_step(
+        base.generator, base.critic, base.g_optimizer, base.d_optimizer, cfg.z_noise_dim, cfg.gp_weight
+    )
+    batches = tf.data.Dataset.from_tensor_slices(images).repeat().batch(args.batch_size, drop_remainder=True)
+    dataset = iter(batches.prefetch(2))
+    steps_per_epoch = len(images) // args.batch_size
+    done = [0]
 
-        run_ours(2)
-        run_base(2)  # trace and warm up both
-        times = {"ours": [], "original": []}
-        for _ in range(args.rounds):
-            for name, fn in (("original", run_base), ("ours", run_ours)):
-                start = time.perf_counter()
-                fn(args.steps)
-                times[name].append((time.perf_counter() - start) / args.steps)
-        ours_s, base_s = statistics.median(times["ours"]), statistics.median(times["original"])
-        params = ours.generator.count_params(), ours.critic.count_params()
-        print(f"{preset:10s} generator {params[0]:,} critic {params[1]:,} params | "
-              f"ours {ours_s:.3f} s/it  original loop {base_s:.3f} s/it  ratio (ours/original it/s) {base_s / ours_s:.2f}")
+    def run_ours(n):
+        for _ in range(n):
+            out = ours_step(distribute(strategy, draw_batch(cfg, images, done[0], steps_per_epoch)))
+            done[0] += 1
+        float(out["d_loss"])
+
+    def run_base(n):
+        for _ in range(n):
+            out = base_step(next(dataset))
+        float(out[0])
+
+    run_ours(2)
+    run_base(2)  # trace and warm up both
+    times = {"ours": [], "original": []}
+    for _ in range(args.rounds):
+        for name, fn in (("original", run_base), ("ours", run_ours)):
+            start = time.perf_counter()
+            fn(args.steps)
+            times[name].append((time.perf_counter() - start) / args.steps)
+    ours_s, base_s = statistics.median(times["ours"]), statistics.median(times["original"])
+    params = ours.generator.count_params(), ours.critic.count_params()
+    print(
+        f"{preset:10s} generator {params[0]:,} critic {params[1]:,} params | "
+        f"ours {ours_s:.3f} s/it  original loop {base_s:.3f} s/it  ratio (ours/original it/s) {base_s / ours_s:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,7 @@ def grid(images: np.ndarray, columns: int | None = None, pad: int = 2, pad_value
     count, height, width = array.shape
     columns = columns or int(np.ceil(np.sqrt(count)))
     rows = int(np.ceil(count / columns))
-    mosaic = np.full(
-        (rows * (height + pad) + pad, columns * (width + pad) + pad), pad_value, np.uint8
-    )
+    mosaic = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad), pad_value, np.uint8)
     for i, image in enumerate(array):
         r, c = divmod(i, columns)
         y, x = pad + r * (height + pad), pad + c * (width + pad)

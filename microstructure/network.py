@@ -114,9 +114,7 @@ def detached_fragments(boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sizes = np.bincount(labels.ravel(), minlength=total + 1)[1:]
 
     # Attached: touches the border, or is the largest piece of its image (the main network).
-    rim = np.concatenate(
-        [labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]], axis=1
-    )
+    rim = np.concatenate([labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]], axis=1)
     attached = np.zeros(total + 1, bool)
     attached[np.unique(rim)] = True
     attached[0] = False

@@ -124,9 +124,7 @@ def segment(boundary: np.ndarray) -> np.ndarray:
         renumber = np.where(keep, np.cumsum(keep), 0)
         grains = renumber[grains]
         # Every boundary pixel (and dropped pocket) joins its nearest grain.
-        ys, xs = ndi.distance_transform_edt(
-            grains == 0, return_distances=False, return_indices=True
-        )
+        ys, xs = ndi.distance_transform_edt(grains == 0, return_distances=False, return_indices=True)
         out[...] = grains[ys, xs]
     return labels
 
@@ -228,9 +226,7 @@ def _grains(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(owner, kind="stable")
     points = np.stack([ys[order], xs[order]], axis=1)
     bounds = np.searchsorted(owner[order], np.arange(1, count.sum() + 2))
-    solidity = np.array(
-        [_solidity(points[a:b], n) for a, b, n in zip(bounds[:-1], bounds[1:], area, strict=True)]
-    )
+    solidity = np.array([_solidity(points[a:b], n) for a, b, n in zip(bounds[:-1], bounds[1:], area, strict=True)])
     return area, solidity, count
 
 

@@ -18,11 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
 
 
-def run_cli(*args: str, timeout: float = 300, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, timeout: float = 300, check: bool = False, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m <args>` the way a user would; returns the finished process."""
     result = subprocess.run(
-        [sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=timeout,
-        env=ENV, cwd=cwd or ROOT,
+        [sys.executable, "-m", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        cwd=cwd or ROOT,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
@@ -31,8 +37,12 @@ def run_cli(*args: str, timeout: float = 300, check: bool = False, cwd: Path | N
 
 def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=ENV, cwd=cwd or ROOT,
+        [sys.executable, "-m", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+        cwd=cwd or ROOT,
     )
 
 
@@ -63,8 +73,20 @@ def tiny_run(tmp_path_factory, synthetic_zip) -> Path:
     """A finished `tiny` run of TINY_STEPS steps with an in-training evaluation, trained via the CLI."""
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     run_cli(
-        "training", "train", "--data", synthetic_zip, "--run-dir", run_dir, "--preset", "tiny",
-        "--set", f"total_steps={TINY_STEPS}", "--set", "eval_interval=60", "--set", "seed=5",
+        "training",
+        "train",
+        "--data",
+        synthetic_zip,
+        "--run-dir",
+        run_dir,
+        "--preset",
+        "tiny",
+        "--set",
+        f"total_steps={TINY_STEPS}",
+        "--set",
+        "eval_interval=60",
+        "--set",
+        "seed=5",
         check=True,
     )
     return run_dir

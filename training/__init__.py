@@ -1,4 +1,4 @@
 """Offline side of microgan: datasets, the WGAN-GP trainer, evaluation and export.
 
-    python -m training --help
+python -m training --help
 """

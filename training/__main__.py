@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=20000, help="number of images (default 20000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--format", choices=["zip", "h5"], default="zip", help="zip of H5 files, or one labelled H5")
-    p.add_argument("--per-file", type=int, default=100, help="images per H5 file inside the zip (default 100; zip only)")
+    p.add_argument(
+        "--per-file", type=int, default=100, help="images per H5 file inside the zip (default 100; zip only)"
+    )
     p.add_argument("--grains", type=int, nargs=2, default=[5, 12], metavar=("MIN", "MAX"))
     p.add_argument("--width", type=int, default=2, help="boundary width in px (default 2)")
     p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")

@@ -57,33 +57,66 @@ ARCHITECTURE_KEYS = ("z_noise_dim", "g_base", "g_filters", "d_filters", "d_kerne
 PRESETS: dict[str, dict[str, Any]] = {
     # The original notebook's networks, exactly.
     "reference": dict(
-        z_noise_dim=100, g_base=512, g_filters=(256, 128, 64), d_filters=(64, 128, 256, 512), d_kernel=4,
+        z_noise_dim=100,
+        g_base=512,
+        g_filters=(256, 128, 64),
+        d_filters=(64, 128, 256, 512),
+        d_kernel=4,
         epochs=100,
     ),
     # Sized by measurement for 2 CPU cores (see bench/train_step.py and the README).
     "cpu": dict(
-        z_noise_dim=100, g_base=128, g_filters=(128, 64, 32), d_filters=(32, 64, 128, 256), d_kernel=4,
+        z_noise_dim=100,
+        g_base=128,
+        g_filters=(128, 64, 32),
+        d_filters=(32, 64, 128, 256),
+        d_kernel=4,
     ),
     # For tests: seconds per epoch; learning rates high enough that a hundred steps visibly learn.
     "tiny": dict(
-        z_noise_dim=16, g_base=16, g_filters=(16, 8, 8), d_filters=(8, 16, 16, 32), d_kernel=4,
-        batch_size=16, g_learning_rate=1e-3, d_learning_rate=2e-3, epochs=2, log_interval=5, frame_interval=10, checkpoint_interval=10,
-        eval_interval=0, eval_samples=64,
+        z_noise_dim=16,
+        g_base=16,
+        g_filters=(16, 8, 8),
+        d_filters=(8, 16, 16, 32),
+        d_kernel=4,
+        batch_size=16,
+        g_learning_rate=1e-3,
+        d_learning_rate=2e-3,
+        epochs=2,
+        log_interval=5,
+        frame_interval=10,
+        checkpoint_interval=10,
+        eval_interval=0,
+        eval_samples=64,
     ),
 }
 
 _CHOICES = {"precision": ("auto", "float32", "mixed_float16"), "preset": tuple(PRESETS)}
 _POSITIVE = (
-    "z_noise_dim", "g_base", "d_kernel", "epochs", "batch_size", "n_critic", "log_interval",
-    "frame_interval", "checkpoint_interval", "eval_samples", "keep_checkpoints",
+    "z_noise_dim",
+    "g_base",
+    "d_kernel",
+    "epochs",
+    "batch_size",
+    "n_critic",
+    "log_interval",
+    "frame_interval",
+    "checkpoint_interval",
+    "eval_samples",
+    "keep_checkpoints",
 )
 _NON_NEGATIVE = ("total_steps", "threads", "eval_interval", "seed", "gp_weight")
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     kind = type(default)
-    expected = {tuple: f"a list of {len(default) if kind is tuple else 0} integers", bool: "true or false",
-                int: "an integer", float: "a number", str: "a string"}[kind]
+    expected = {
+        tuple: f"a list of {len(default) if kind is tuple else 0} integers",
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+    }[kind]
     try:
         if kind is tuple and isinstance(value, (list, tuple)) and len(value) == len(default):
             return tuple(_integer(v) for v in value)

@@ -93,9 +93,7 @@ def _as_stack(array: np.ndarray, name: str) -> np.ndarray:
             return array
     if array.ndim == 4 and array.shape[-1] == 1:
         return array[..., 0]
-    raise DataError(
-        f"{name}: unsupported shape {array.shape}; expected (64,64), (64,64,K), (N,64,64) or (N,64,64,1)"
-    )
+    raise DataError(f"{name}: unsupported shape {array.shape}; expected (64,64), (64,64,K), (N,64,64) or (N,64,64,1)")
 
 
 def _read_h5(data: bytes | Path, name: str, options: LoadOptions) -> np.ndarray:
@@ -142,9 +140,7 @@ def _from_zip(path: Path, options: LoadOptions):
         members = [m for m in members if _is_h5(m.filename) or _is_image(m.filename)]
         total = sum(m.file_size for m in members)
         if total > options.max_bytes:
-            raise DataError(
-                f"{path}: uncompressed size {total} bytes is above the limit of {options.max_bytes}"
-            )
+            raise DataError(f"{path}: uncompressed size {total} bytes is above the limit of {options.max_bytes}")
         for member in sorted(members, key=lambda m: m.filename):
             label = f"{path}:{member.filename}"
             try:
@@ -197,16 +193,12 @@ def _tiles(stack: np.ndarray, name: str, options: LoadOptions) -> np.ndarray:
     if (height, width) == (SIZE, SIZE):
         return stack
     if not options.tile:
-        raise DataError(
-            f"{name}: images are {height}x{width}, not {SIZE}x{SIZE}; pass --tile to cut them into tiles"
-        )
+        raise DataError(f"{name}: images are {height}x{width}, not {SIZE}x{SIZE}; pass --tile to cut them into tiles")
     if options.stride < 1:
         raise DataError(f"stride must be at least 1 px, got {options.stride}")
     ys = range(0, height - SIZE + 1, options.stride)
     xs = range(0, width - SIZE + 1, options.stride)
-    return np.stack([stack[:, y : y + SIZE, x : x + SIZE] for y in ys for x in xs], axis=1).reshape(
-        -1, SIZE, SIZE
-    )
+    return np.stack([stack[:, y : y + SIZE, x : x + SIZE] for y in ys for x in xs], axis=1).reshape(-1, SIZE, SIZE)
 
 
 def _detect(dtype: np.dtype, low: float, high: float, path: Path) -> tuple[float, float, str]:

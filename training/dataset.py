@@ -24,10 +24,11 @@ ZIP_FOLDER = "Voronoi_micro_imgs"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def _h5_bytes(write) -> bytes:
+def _h5_bytes(images: np.ndarray) -> bytes:
+    """One in-memory H5 file holding `images` as the dataset "images"."""
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", libver="earliest") as handle:
-        write(handle)
+        handle.create_dataset("images", data=images)
     return buffer.getvalue()
 
 
@@ -58,7 +59,7 @@ def write_zip(out: Path, spec: VoronoiSpec, count: int, seed: int, per_file: int
             for index, start in enumerate(range(0, count, per_file)):
                 images, _ = generate(spec, min(per_file, count - start), rng)
                 stack = np.ascontiguousarray(np.moveaxis(images, 0, -1))  # (H, W, K)
-                data = _h5_bytes(lambda h: h.create_dataset("images", data=stack))
+                data = _h5_bytes(stack)
                 info = zipfile.ZipInfo(f"{ZIP_FOLDER}/voronoi_{index:05d}.h5", date_time=_ZIP_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16

@@ -41,8 +41,15 @@ def _flat(report: dict) -> dict:
     for name, d in report["distances"].items():
         figures[name] = d["value"]
         figures[f"{name}_floor"] = d["floor"]
-    for key in ("grains_per_image", "boundary_fraction", "solidity_mean", "convex_share", "defect_free_share",
-                "dangling_ends_per_image", "detached_per_image"):
+    for key in (
+        "grains_per_image",
+        "boundary_fraction",
+        "solidity_mean",
+        "convex_share",
+        "defect_free_share",
+        "dangling_ends_per_image",
+        "detached_per_image",
+    ):
         figures[key] = report["generated"][key]
         figures[f"real_{key}"] = report["real"][key]
     figures["n"] = report["sizes"]["generated"]
@@ -97,12 +104,23 @@ def print_report(report: dict) -> None:
         print(f"{name:24s} {d['value']:10.4f} {d['floor']:10.4f} {d['limit']:10.4f}  {verdict}")
     gen, real = report["generated"], report["real"]
     print(f"\n{'statistic':24s} {'generated':>10s} {'real':>10s}")
-    for key in ("grains_per_image", "grain_area_mean", "boundary_fraction", "solidity_mean", "convex_share",
-                "junctions_per_image", "dangling_ends_per_image", "detached_per_image", "defect_free_share"):
+    for key in (
+        "grains_per_image",
+        "grain_area_mean",
+        "boundary_fraction",
+        "solidity_mean",
+        "convex_share",
+        "junctions_per_image",
+        "dangling_ends_per_image",
+        "detached_per_image",
+        "defect_free_share",
+    ):
         print(f"{key:24s} {gen[key]:10.3f} {real[key]:10.3f}")
     sizes = report["sizes"]
-    print(f"\n{sizes['generated']} generated vs {sizes['real']} real (floor from {sizes['real_floor']} more); "
-          f"score {report['score']:.3f}; {'PASSED' if report['passed'] else 'FAILED: ' + ', '.join(report['failed'])}")
+    print(
+        f"\n{sizes['generated']} generated vs {sizes['real']} real (floor from {sizes['real_floor']} more); "
+        f"score {report['score']:.3f}; {'PASSED' if report['passed'] else 'FAILED: ' + ', '.join(report['failed'])}"
+    )
 
 
 def write_figure(report: dict, path: Path) -> None:

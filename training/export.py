@@ -1,7 +1,8 @@
 """Export a run's generator as a self-contained SavedModel version in a models_store.
 
     python -m training export --run-dir runs/cpu --store models_store --name voronoi64
-    python -m training export --run-dir runs/cpu --store models_store --name voronoi64 --checkpoint latest --data data/test.zip
+    python -m training export --run-dir runs/cpu --store models_store --name voronoi64 \\
+        --checkpoint latest --data data/test.zip
 
 Writes `<store>/<name>/<N>/` (TF Serving's layout, N the next integer version) holding the float32
 SavedModel, `fp16/` (the same signatures computing in float16, for GPU serving), `model.json` (the
@@ -23,8 +24,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-
-import numpy as np
 
 from training import checkpoint
 from training.config import from_dict, to_dict
@@ -77,15 +76,22 @@ def _module(generator, z_dim: int):
         def serve(self, z):
             return {"images": tf.cast(self.generator(z, training=False), tf.float32)}
 
-        @tf.function(input_signature=[
-            tf.TensorSpec([None], tf.int64, name="seeds"), tf.TensorSpec([None], tf.int64, name="indices"),
-        ])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None], tf.int64, name="seeds"),
+                tf.TensorSpec([None], tf.int64, name="indices"),
+            ]
+        )
         def sample(self, seeds, indices):
             checks = [
-                tf.debugging.assert_equal(tf.shape(seeds), tf.shape(indices), message="seeds and indices differ in length"),
+                tf.debugging.assert_equal(
+                    tf.shape(seeds), tf.shape(indices), message="seeds and indices differ in length"
+                ),
                 tf.debugging.assert_non_negative(seeds, message="seeds must be >= 0"),
                 tf.debugging.assert_non_negative(indices, message="indices must be >= 0"),
-                tf.debugging.assert_less_equal(tf.size(seeds), MAX_SAMPLE_BATCH, message=f"batch above {MAX_SAMPLE_BATCH}"),
+                tf.debugging.assert_less_equal(
+                    tf.size(seeds), MAX_SAMPLE_BATCH, message=f"batch above {MAX_SAMPLE_BATCH}"
+                ),
             ]
             with tf.control_dependencies(checks):
                 pairs = tf.stack([seeds, indices], axis=1)
@@ -113,13 +119,13 @@ def _save(path: Path, state: dict, precision: str) -> None:
         keras.mixed_precision.set_dtype_policy(previous)
     generator.set_weights(state["generator"])
     module = _module(generator, cfg.z_noise_dim)
-    tf.saved_model.save(
-        module, str(path), signatures={"serving_default": module.serve, "sample": module.sample}
-    )
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve, "sample": module.sample})
 
 
 def _next_version(model_dir: Path) -> int:
-    versions = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] if model_dir.exists() else []
+    versions = (
+        [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] if model_dir.exists() else []
+    )
     return max(versions, default=0) + 1
 
 
@@ -128,10 +134,16 @@ def _run_fidelity(run_dir: Path) -> dict | None:
     if not path.exists():
         return None
     lines = [json.loads(line) for line in path.read_text().splitlines() if '"fidelity"' in line]
-    return {"source": "in-training (last evaluation of the run)", "step": lines[-1]["step"], **lines[-1]["fidelity"]} if lines else None
+    return (
+        {"source": "in-training (last evaluation of the run)", "step": lines[-1]["step"], **lines[-1]["fidelity"]}
+        if lines
+        else None
+    )
 
 
-def export(run_dir: Path, store: Path, name: str, which: str = "best", data: str | None = None, eval_n: int = 512) -> Path:
+def export(
+    run_dir: Path, store: Path, name: str, which: str = "best", data: str | None = None, eval_n: int = 512
+) -> Path:
     import keras
     import tensorflow as tf
 
@@ -152,12 +164,17 @@ def export(run_dir: Path, store: Path, name: str, which: str = "best", data: str
 
         # Samples and fidelity come from the exported model itself, as the service will see it.
         loaded = tf.saved_model.load(str(tmp))
-        samples = loaded.sample(tf.fill([16], tf.constant(SAMPLES_SEED, tf.int64)), tf.range(16, dtype=tf.int64))["images"].numpy()
+        samples = loaded.sample(tf.fill([16], tf.constant(SAMPLES_SEED, tf.int64)), tf.range(16, dtype=tf.int64))[
+            "images"
+        ].numpy()
         save_png(tmp / "samples.png", grid(samples, columns=4), scale=2)
         if data:
             from training.evaluate import evaluate_model
 
-            fidelity = {"source": f"evaluated at export against {data}", **evaluate_model(tmp, data, n=eval_n)["summary"]}
+            fidelity = {
+                "source": f"evaluated at export against {data}",
+                **evaluate_model(tmp, data, n=eval_n)["summary"],
+            }
         else:
             fidelity = _run_fidelity(run_dir)
         for artifact in ("training.gif", "losses.png"):
@@ -169,7 +186,7 @@ def export(run_dir: Path, store: Path, name: str, which: str = "best", data: str
         card = {
             "name": name,
             "version": version,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "preset": cfg.preset,
             "config": to_dict(cfg),
             "z_dim": cfg.z_noise_dim,

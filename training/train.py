@@ -26,7 +26,17 @@ from pathlib import Path
 import numpy as np
 
 from training import checkpoint
-from training.config import ARCHITECTURE_KEYS, TrainConfig, apply, from_dict, load_json, parse_set, resolve, to_dict, validate
+from training.config import (
+    ARCHITECTURE_KEYS,
+    TrainConfig,
+    apply,
+    from_dict,
+    load_json,
+    parse_set,
+    resolve,
+    to_dict,
+    validate,
+)
 from training.data import LoadOptions, epoch_order, load
 from training.errors import UserError
 from training.monitor import ProgressLog, plot_losses, save_frame, write_atomic, write_gif
@@ -36,7 +46,7 @@ EXIT_ON_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 # Config resolution: fresh runs take preset, file and --set; resumes start from the checkpoint's config.
@@ -226,7 +236,9 @@ def run_from_cli(args, options: LoadOptions) -> int:
     if resume is None and saved_meta and args.data is None:
         options = LoadOptions(**saved_meta["data"]["options"])
     if args.dry_run:
-        print(json.dumps({"config": to_dict(cfg), "data": data_path, "resume_step": resume and resume["step"]}, indent=2))
+        print(
+            json.dumps({"config": to_dict(cfg), "data": data_path, "resume_step": resume and resume["step"]}, indent=2)
+        )
         return 0
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -265,7 +277,9 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
 
     strategy, precision = setup_tensorflow(cfg)
     if cfg.batch_size % strategy.num_replicas_in_sync:
-        raise UserError(f"config key 'batch_size': {cfg.batch_size} is not divisible by {strategy.num_replicas_in_sync} replicas")
+        raise UserError(
+            f"config key 'batch_size': {cfg.batch_size} is not divisible by {strategy.num_replicas_in_sync} replicas"
+        )
     import keras
     import tensorflow as tf
 
@@ -287,18 +301,26 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     meta = {
         "config": to_dict(cfg),
         "data": {
-            "path": str(data_path), "options": dataclasses.asdict(options), "count": len(images),
-            "fingerprint": data.fingerprint, "mapping": data.mapping,
+            "path": str(data_path),
+            "options": dataclasses.asdict(options),
+            "count": len(images),
+            "fingerprint": data.fingerprint,
+            "mapping": data.mapping,
         },
-        "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "epochs": epochs,
-        "precision": precision, "replicas": strategy.num_replicas_in_sync,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "epochs": epochs,
+        "precision": precision,
+        "replicas": strategy.num_replicas_in_sync,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     write_atomic(run_dir / "config.json", json.dumps(meta, indent=2))
     progress = ProgressLog(run_dir)
     progress.line({"step": step, "event": "resumed" if resume else "started", "total_steps": total_steps})
-    print(f"{len(images)} images ({data.mapping}), {steps_per_epoch} steps/epoch, {total_steps} steps, "
-          f"precision {precision}, {strategy.num_replicas_in_sync} replica(s)")
+    print(
+        f"{len(images)} images ({data.mapping}), {steps_per_epoch} steps/epoch, {total_steps} steps, "
+        f"precision {precision}, {strategy.num_replicas_in_sync} replica(s)"
+    )
 
     def preview_frame():
         save_frame(run_dir, f"step_{step:07d}", wgan.generator(preview, training=False).numpy())
@@ -306,7 +328,13 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     def save_checkpoint():
         return checkpoint.save(
             run_dir,
-            {"step": step, "epoch": step // steps_per_epoch, "preview_noise": preview, "config": to_dict(cfg), **state_arrays(wgan)},
+            {
+                "step": step,
+                "epoch": step // steps_per_epoch,
+                "preview_noise": preview,
+                "config": to_dict(cfg),
+                **state_arrays(wgan),
+            },
             keep=cfg.keep_checkpoints,
         )
 
@@ -314,8 +342,14 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
         preview_frame()
     best = _best_score(run_dir)
     reference = None  # measures of the real images fidelity is judged against, taken on first use
-    bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", file=sys.__stderr__,
-               disable=not sys.__stderr__.isatty())
+    bar = tqdm(
+        total=total_steps,
+        initial=step,
+        desc="train",
+        unit="step",
+        file=sys.__stderr__,
+        disable=not sys.__stderr__.isatty(),
+    )
     sums, window_start, window_steps = {}, time.perf_counter(), 0
     while step < total_steps and signals.received is None:
         out = step_fn(distribute(strategy, draw_batch(cfg, images, step, steps_per_epoch)))
@@ -328,10 +362,13 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
         if step % cfg.log_interval == 0 or step == total_steps:
             elapsed = time.perf_counter() - window_start
             record = {
-                "step": step, "total_steps": total_steps,
-                "epoch": math.ceil(step / steps_per_epoch), "epochs": epochs,
+                "step": step,
+                "total_steps": total_steps,
+                "epoch": math.ceil(step / steps_per_epoch),
+                "epochs": epochs,
                 **{k: v / window_steps for k, v in sums.items()},
-                "g_lr": _lr(wgan.g_optimizer), "d_lr": _lr(wgan.d_optimizer),
+                "g_lr": _lr(wgan.g_optimizer),
+                "d_lr": _lr(wgan.d_optimizer),
                 "images_per_s": window_steps * cfg.batch_size / elapsed,
                 "eta_s": (total_steps - step) * elapsed / window_steps,
             }
@@ -340,8 +377,10 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
             progress.losses(record)
             bar.set_postfix(d=f"{record['d_loss']:.2f}", g=f"{record['g_loss']:.2f}")
             if bar.disable:
-                print(f"step {step}/{total_steps} d_loss {record['d_loss']:.3f} g_loss {record['g_loss']:.3f} "
-                      f"W {record['wasserstein']:.3f} gp {record['gp']:.3f} {record['images_per_s']:.0f} img/s")
+                print(
+                    f"step {step}/{total_steps} d_loss {record['d_loss']:.3f} g_loss {record['g_loss']:.3f} "
+                    f"W {record['wasserstein']:.3f} gp {record['gp']:.3f} {record['images_per_s']:.0f} img/s"
+                )
             sums, window_start, window_steps = {}, time.perf_counter(), 0
         if step % cfg.frame_interval == 0 or step % steps_per_epoch == 0 or step == total_steps:
             preview_frame()

@@ -33,9 +33,7 @@ class VoronoiSpec:
         if self.size < 8:
             raise ValueError(f"size must be at least 8 px, got {self.size}")
         if not 1 <= self.grains_min <= self.grains_max:
-            raise ValueError(
-                f"grains must satisfy 1 <= MIN <= MAX, got {self.grains_min} {self.grains_max}"
-            )
+            raise ValueError(f"grains must satisfy 1 <= MIN <= MAX, got {self.grains_min} {self.grains_max}")
         if self.grains_max > 65535:
             raise ValueError("grains MAX must fit uint16 labels (<= 65535)")
         if not 1 <= self.width <= self.size // 4:
@@ -92,9 +90,7 @@ def _block(spec: VoronoiSpec, count: int, rng: np.random.Generator) -> tuple[np.
     return np.where(boundary, np.uint8(255), np.uint8(0)), labels
 
 
-def generate(
-    spec: VoronoiSpec, count: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def generate(spec: VoronoiSpec, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Return (images uint8 (count, size, size) 0/255, labels uint16 (count, size, size))."""
     spec.validate()
     images = np.empty((count, spec.size, spec.size), np.uint8)

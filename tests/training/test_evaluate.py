@@ -30,7 +30,12 @@ def _fake_model(path: Path, images: np.ndarray) -> Path:
             super().__init__()
             self.images = tf.constant(images)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seeds"), tf.TensorSpec([None], tf.int64, name="indices")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None], tf.int64, name="seeds"),
+                tf.TensorSpec([None], tf.int64, name="indices"),
+            ]
+        )
         def sample(self, seeds, indices):
             return {"images": tf.gather(self.images, indices % len(images))}
 
@@ -59,8 +64,20 @@ def sets(tmp_path_factory):
 def _evaluate(sets, model: str) -> dict:
     out = sets["folder"] / f"{model}.json"
     result = run_cli(
-        "training", "evaluate", "--model", sets[model], "--data", sets["held_out"], "--train-data", sets["train"],
-        "--n", str(N), "--out", out, "--figure", sets["folder"] / f"{model}.png",
+        "training",
+        "evaluate",
+        "--model",
+        sets[model],
+        "--data",
+        sets["held_out"],
+        "--train-data",
+        sets["train"],
+        "--n",
+        str(N),
+        "--out",
+        out,
+        "--figure",
+        sets["folder"] / f"{model}.png",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "s2_error" in result.stdout and "verdict" in result.stdout
@@ -71,8 +88,16 @@ def test_evaluate_held_out_real_images_pass_every_verdict(sets):
     report = _evaluate(sets, "honest")
     assert report["passed"], report["failed"]
     assert (sets["folder"] / "honest.png").stat().st_size > 10_000
-    for name in ("s2_error", "grain_area_w1", "boundary_fraction_diff", "grain_count_w1", "solidity_diff",
-                 "defect_free_shortfall", "diversity_loss", "memorisation"):
+    for name in (
+        "s2_error",
+        "grain_area_w1",
+        "boundary_fraction_diff",
+        "grain_count_w1",
+        "solidity_diff",
+        "defect_free_shortfall",
+        "diversity_loss",
+        "memorisation",
+    ):
         assert name in report["distances"], name
 
 

@@ -21,7 +21,10 @@ SCRIPTS = Path(__file__).parent / "scripts"
 def loaded(tiny_store) -> dict:
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / "load_export.py"), str(tiny_store / "tiny" / "1")],
-        capture_output=True, text=True, timeout=300, env={k: v for k, v in ENV.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in ENV.items() if k != "PYTHONPATH"},
         cwd=tiny_store,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -33,8 +36,21 @@ def test_export_writes_version_with_card_and_pictures(tiny_store, tiny_run):
     for name in ("saved_model.pb", "fp16/saved_model.pb", "model.json", "samples.png", "training.gif", "losses.png"):
         assert (version / name).is_file(), name
     card = json.loads((version / "model.json").read_text())
-    for key in ("name", "version", "created", "preset", "config", "z_dim", "image_size", "steps", "epochs",
-                "dataset", "tensorflow", "keras", "fidelity"):
+    for key in (
+        "name",
+        "version",
+        "created",
+        "preset",
+        "config",
+        "z_dim",
+        "image_size",
+        "steps",
+        "epochs",
+        "dataset",
+        "tensorflow",
+        "keras",
+        "fidelity",
+    ):
         assert key in card, key
     assert card["name"] == "tiny" and card["version"] == 1 and card["image_size"] == 64
     assert len(card["dataset"]["fingerprint"]) == 64 and card["dataset"]["count"] == 512
@@ -73,20 +89,40 @@ def test_export_fp16_variant_computes_in_float16(loaded):
 
 def test_export_numbers_versions_and_uses_latest_or_step(tmp_path, tiny_run):
     store = tmp_path / "store"
-    run_cli("training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--checkpoint", "latest", check=True)
-    run_cli("training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--checkpoint", "110", check=True)
+    run_cli(
+        "training",
+        "export",
+        "--run-dir",
+        tiny_run,
+        "--store",
+        store,
+        "--name",
+        "m",
+        "--checkpoint",
+        "latest",
+        check=True,
+    )
+    run_cli(
+        "training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--checkpoint", "110", check=True
+    )
     assert sorted(p.name for p in (store / "m").iterdir()) == ["1", "2"]
     assert json.loads((store / "m" / "2" / "model.json").read_text())["steps"] == 110
 
 
 @pytest.mark.parametrize(
     ("make_run", "checkpoint", "expected"),
-    [("empty", "best", "no checkpoints"), ("tiny", "123", "no checkpoint at step 123"), ("tiny", "newest", "expected best")],
+    [
+        ("empty", "best", "no checkpoints"),
+        ("tiny", "123", "no checkpoint at step 123"),
+        ("tiny", "newest", "expected best"),
+    ],
 )
 def test_export_refuses_missing_checkpoints(tmp_path, tiny_run, make_run, checkpoint, expected):
     run_dir = tiny_run if make_run == "tiny" else tmp_path / "empty"
     run_dir.mkdir(exist_ok=True)
-    result = run_cli("training", "export", "--run-dir", run_dir, "--store", tmp_path / "s", "--name", "m", "--checkpoint", checkpoint)
+    result = run_cli(
+        "training", "export", "--run-dir", run_dir, "--store", tmp_path / "s", "--name", "m", "--checkpoint", checkpoint
+    )
     assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "s" / "m").exists() or not any(p.name.isdigit() for p in (tmp_path / "s" / "m").iterdir())
 

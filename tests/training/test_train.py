@@ -17,8 +17,19 @@ from tests.conftest import TINY_STEPS, run_cli, start_cli
 from training import checkpoint
 
 PROGRESS_KEYS = {
-    "time", "step", "total_steps", "epoch", "epochs", "d_loss", "g_loss", "wasserstein", "gp",
-    "g_lr", "d_lr", "images_per_s", "eta_s",
+    "time",
+    "step",
+    "total_steps",
+    "epoch",
+    "epochs",
+    "d_loss",
+    "g_loss",
+    "wasserstein",
+    "gp",
+    "g_lr",
+    "d_lr",
+    "images_per_s",
+    "eta_s",
 }
 
 
@@ -38,7 +49,15 @@ def _wait_for(predicate, process, timeout=120.0):
 
 
 def test_train_tiny_run_writes_every_artifact(tiny_run):
-    for name in ("config.json", "progress.jsonl", "losses.csv", "train.log", "status.json", "training.gif", "losses.png"):
+    for name in (
+        "config.json",
+        "progress.jsonl",
+        "losses.csv",
+        "train.log",
+        "status.json",
+        "training.gif",
+        "losses.png",
+    ):
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*"))
     assert (tiny_run / "frames" / "reals.png").is_file()
@@ -66,8 +85,19 @@ def test_train_tiny_run_writes_every_artifact(tiny_run):
 
 
 def test_train_dry_run_prints_resolved_config(tmp_path):
-    result = run_cli("training", "train", "--data", "x.zip", "--run-dir", tmp_path / "r", "--preset", "tiny",
-                     "--set", "epochs=7", "--dry-run")
+    result = run_cli(
+        "training",
+        "train",
+        "--data",
+        "x.zip",
+        "--run-dir",
+        tmp_path / "r",
+        "--preset",
+        "tiny",
+        "--set",
+        "epochs=7",
+        "--dry-run",
+    )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert printed["config"]["epochs"] == 7 and printed["config"]["preset"] == "tiny"
@@ -86,7 +116,9 @@ def test_train_bad_config_exits_2_naming_the_key(tmp_path, synthetic_zip, settin
 
 def test_train_bad_data_exits_2(tmp_path):
     (tmp_path / "notes.txt").write_text("not a dataset")
-    result = run_cli("training", "train", "--data", tmp_path / "notes.txt", "--run-dir", tmp_path / "r", "--preset", "tiny")
+    result = run_cli(
+        "training", "train", "--data", tmp_path / "notes.txt", "--run-dir", tmp_path / "r", "--preset", "tiny"
+    )
     assert result.returncode == 2 and "notes.txt" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -101,9 +133,28 @@ def test_train_resume_refuses_architecture_change(tmp_path, tiny_run):
 
 
 def _train_args(data, run_dir, steps):
-    return ("training", "train", "--data", data, "--run-dir", run_dir, "--preset", "tiny",
-            "--set", f"total_steps={steps}", "--set", "checkpoint_interval=10", "--set", "frame_interval=10",
-            "--set", "deterministic=true", "--set", "seed=9", "--set", "log_interval=1")
+    return (
+        "training",
+        "train",
+        "--data",
+        data,
+        "--run-dir",
+        run_dir,
+        "--preset",
+        "tiny",
+        "--set",
+        f"total_steps={steps}",
+        "--set",
+        "checkpoint_interval=10",
+        "--set",
+        "frame_interval=10",
+        "--set",
+        "deterministic=true",
+        "--set",
+        "seed=9",
+        "--set",
+        "log_interval=1",
+    )
 
 
 def test_train_resume_after_sigkill_matches_uninterrupted_run(tmp_path, synthetic_zip):
@@ -137,7 +188,10 @@ def test_train_resume_after_sigkill_matches_uninterrupted_run(tmp_path, syntheti
 def test_train_sigterm_checkpoints_and_exits_143(tmp_path, synthetic_zip):
     run_dir = tmp_path / "run"
     process = start_cli(*_train_args(synthetic_zip, run_dir, 100000))
-    _wait_for(lambda: (run_dir / "progress.jsonl").exists() and '"d_loss"' in (run_dir / "progress.jsonl").read_text(), process)
+    _wait_for(
+        lambda: (run_dir / "progress.jsonl").exists() and '"d_loss"' in (run_dir / "progress.jsonl").read_text(),
+        process,
+    )
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 143
     status = json.loads((run_dir / "status.json").read_text())

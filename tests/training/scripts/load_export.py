@@ -1,6 +1,6 @@
 """Load an exported version with TensorFlow alone (no `training` import) and report what it does.
 
-    python tests/training/scripts/load_export.py models_store/tiny/1
+python tests/training/scripts/load_export.py models_store/tiny/1
 """
 
 import json
@@ -18,9 +18,9 @@ z_dim = card["z_dim"]
 
 
 def run_sample(model, seeds, indices):
-    return model.signatures["sample"](
-        seeds=tf.constant(seeds, tf.int64), indices=tf.constant(indices, tf.int64)
-    )["images"].numpy()
+    return model.signatures["sample"](seeds=tf.constant(seeds, tf.int64), indices=tf.constant(indices, tf.int64))[
+        "images"
+    ].numpy()
 
 
 def conv_dtypes(model):
@@ -65,21 +65,25 @@ def off_by(a, b):
     return {"max": int(diff.max()), "share": float((diff > 0).mean())}
 
 
-print(json.dumps({
-    "training_imported": "training" in sys.modules,
-    "dense_shape": list(dense_full.shape),
-    "dense_range": [float(dense_full.min()), float(dense_full.max())],
-    "dense_half_mad": float(np.mean(np.abs(dense_full - dense_half))),
-    "conv_dtypes": {"float32": conv_dtypes(full), "fp16": conv_dtypes(half)},
-    "sample_shape": list(first.shape),
-    "sample_dtype": str(first.dtype),
-    "sample_half_dtype": str(sample_half.dtype),
-    "repeat_identical": bool(np.array_equal(first, again)),
-    "prefix": off_by(first[:32], prefix),
-    "paging": off_by(first[40:50], paged),
-    "mixed_seeds": off_by(mixed[[1, 3]], alone3) | {"seed7": off_by(mixed[[0, 2]], first[5:7])["max"]},
-    "distinct": int(len({img.tobytes() for img in dense_latents})),
-    "latents_match": off_by(as_uint8, first),
-    "dense_std_across_images": float(dense_full.std(axis=0).mean()),
-    "rejected": rejected,
-}))
+print(
+    json.dumps(
+        {
+            "training_imported": "training" in sys.modules,
+            "dense_shape": list(dense_full.shape),
+            "dense_range": [float(dense_full.min()), float(dense_full.max())],
+            "dense_half_mad": float(np.mean(np.abs(dense_full - dense_half))),
+            "conv_dtypes": {"float32": conv_dtypes(full), "fp16": conv_dtypes(half)},
+            "sample_shape": list(first.shape),
+            "sample_dtype": str(first.dtype),
+            "sample_half_dtype": str(sample_half.dtype),
+            "repeat_identical": bool(np.array_equal(first, again)),
+            "prefix": off_by(first[:32], prefix),
+            "paging": off_by(first[40:50], paged),
+            "mixed_seeds": off_by(mixed[[1, 3]], alone3) | {"seed7": off_by(mixed[[0, 2]], first[5:7])["max"]},
+            "distinct": int(len({img.tobytes() for img in dense_latents})),
+            "latents_match": off_by(as_uint8, first),
+            "dense_std_across_images": float(dense_full.std(axis=0).mean()),
+            "rejected": rejected,
+        }
+    )
+)

@@ -24,7 +24,7 @@ import keras  # noqa: E402
 from training.config import resolve  # noqa: E402
 from training.train import build, distribute, draw_batch, make_step, restore_arrays, state_arrays  # noqa: E402
 
-cfg = resolve("tiny", overrides=["batch_size=16", "seed=3"])
+cfg = resolve("tiny", overrides=["batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"])
 images = np.random.default_rng(0).choice([-1.0, 1.0], size=(64, 64, 64, 1), p=[0.85, 0.15]).astype(np.float32)
 results, initial = {}, None
 for name, strategy in (
@@ -46,9 +46,13 @@ for name, strategy in (
 
 (a, loss_a, _), (b, loss_b, replicas) = results["default"], results["mirrored"]
 groups = ("generator", "critic")
-print(json.dumps({
-    "replicas": replicas,
-    "max_difference": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], b[g])),
-    "max_change": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], initial[g])),
-    "losses": [loss_a, loss_b],
-}))
+print(
+    json.dumps(
+        {
+            "replicas": replicas,
+            "max_difference": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], b[g])),
+            "max_change": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], initial[g])),
+            "losses": [loss_a, loss_b],
+        }
+    )
+)

@@ -1,0 +1,28 @@
+#!/bin/sh
+# The shipped model's recipe, from scratch: dataset, training (resumable: re-run to continue), export
+# and the fidelity report.
+#   recipes/voronoi64.sh [WORK_DIR]        (default ../work-voronoi64; data and the run live there)
+# Environment: MICROGAN_TRAIN_THREADS=1 leaves a core free; STORE (default models_store).
+set -eu
+cd "$(dirname "$0")/.."
+WORK=${1:-../work-voronoi64}
+STORE=${STORE:-models_store}
+PY=${PY:-.venv/bin/python}
+mkdir -p "$WORK"
+
+# 1. Data: the training set and a held-out set made with another seed.
+[ -f "$WORK/voronoi.zip" ] || $PY -m training dataset --out "$WORK/voronoi.zip" --count 20000 --seed 1
+[ -f "$WORK/voronoi-test.zip" ] || $PY -m training dataset --out "$WORK/voronoi-test.zip" --count 4000 --seed 2
+
+# 2. Train (the same command resumes an interrupted run).
+$PY -m training train --data "$WORK/voronoi.zip" --run-dir "$WORK/run" --preset cpu \
+    --set total_steps=24000 --set eval_interval=1000 --set checkpoint_interval=500 \
+    --set frame_interval=500 --set log_interval=100
+
+# 3. Export the checkpoint with the best in-training fidelity, evaluated on the held-out set.
+$PY -m training export --run-dir "$WORK/run" --store "$STORE" --name voronoi64 --data "$WORK/voronoi-test.zip" --n 2000
+VERSION=$(ls "$STORE/voronoi64" | grep -E '^[0-9]+$' | sort -n | tail -1)
+
+# 4. The fidelity report the README quotes.
+$PY -m training evaluate --model "$STORE/voronoi64/$VERSION" --data "$WORK/voronoi-test.zip" \
+    --train-data "$WORK/voronoi.zip" --n 2000 --out "$WORK/report.json" --figure "$WORK/report.png"
