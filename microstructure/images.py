@@ -30,13 +30,16 @@ def to_unit(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, np.float32) / 127.5 - 1.0
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode one (H, W) or (H, W, 1) uint8 image as an 8-bit grayscale PNG."""
+def png_bytes(image: np.ndarray, compress_level: int = 1) -> bytes:
+    """Encode one (H, W) or (H, W, 1) uint8 image as an 8-bit grayscale PNG.
+
+    Level 1 deflate: binary images compress nearly as well as at the default 6, at half the time.
+    """
     array = np.asarray(image)
     if array.ndim == 3:
         array = array[..., 0]
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array, np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(array, np.uint8)).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

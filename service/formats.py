@@ -1,0 +1,153 @@
+"""Response encodings of uint8 (n, 64, 64) image arrays: png, zip, h5, npy and grid.
+
+    >>> import numpy as np
+    >>> from service.formats import Batch, ZipStream, npy_header
+    >>> batch = Batch(model="tiny", version=1, seed=7, start=0, n=2, z_dim=16, precision="float32")
+    >>> images = np.zeros((2, 64, 64), np.uint8)
+    >>> archive = ZipStream(batch)
+    >>> body = archive.begin() + archive.add(images) + archive.end()   # a complete zip archive
+    >>> batch.file_name(1)
+    'tiny-v1-s7-00001.png'
+    >>> len(npy_header(2)) % 64                          # npy headers are padded to 64 bytes
+    0
+
+Every encoding is byte-identical for the same images and request: no timestamps (zip entries are
+dated 1980-01-01, h5 datasets are written without times).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from microstructure.images import grid, png_bytes
+
+IMAGE_SHAPE = (64, 64)
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class Format(StrEnum):
+    png = "png"
+    zip = "zip"
+    h5 = "h5"
+    npy = "npy"
+    grid = "grid"
+
+
+MEDIA_TYPES = {
+    Format.png: "image/png",
+    Format.zip: "application/zip",
+    Format.h5: "application/x-hdf5",
+    Format.npy: "application/octet-stream",
+    Format.grid: "image/png",
+}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What identifies a response's images; written into the zip manifest and the h5 attributes."""
+
+    model: str
+    version: int
+    seed: int
+    start: int
+    n: int
+    z_dim: int
+    precision: str
+
+    def file_name(self, index: int) -> str:
+        return f"{self.model}-v{self.version}-s{self.seed}-{index:05d}.png"
+
+    def download_name(self, fmt: Format) -> str:
+        stem = f"{self.model}-v{self.version}-s{self.seed}"
+        last = self.start + self.n - 1
+        span = f"{self.start:05d}" if self.n == 1 else f"{self.start:05d}-{last:05d}"
+        extension = "png" if fmt in (Format.png, Format.grid) else fmt.value
+        suffix = "-grid" if fmt is Format.grid else ""
+        return f"{stem}-{span}{suffix}.{extension}"
+
+
+def png(images: np.ndarray) -> bytes:
+    return png_bytes(images[0])
+
+
+def grid_png(images: np.ndarray) -> bytes:
+    return png_bytes(grid(images))
+
+
+class _Sink:
+    """A write-only, unseekable file: zipfile then writes data descriptors and never seeks back."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_STORED  # PNGs are already deflated
+    info.external_attr = 0o644 << 16
+    return info
+
+
+class ZipStream:
+    """A zip archive written piece by piece: manifest.json first, then one PNG per image."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self._sink = _Sink()
+        self._archive = zipfile.ZipFile(self._sink, "w")  # type: ignore[call-overload]  # any object with write()
+        self._index = batch.start
+
+    def begin(self) -> bytes:
+        files = [self.batch.file_name(self.batch.start + i) for i in range(self.batch.n)]
+        manifest = {**asdict(self.batch), "files": files}
+        self._archive.writestr(_entry("manifest.json"), json.dumps(manifest, indent=2))
+        return self._sink.take()
+
+    def add(self, images: np.ndarray) -> bytes:
+        for image in images:
+            self._archive.writestr(_entry(self.batch.file_name(self._index)), png_bytes(image))
+            self._index += 1
+        return self._sink.take()
+
+    def end(self) -> bytes:
+        self._archive.close()
+        return self._sink.take()
+
+
+def npy_header(n: int) -> bytes:
+    """The .npy header of a uint8 (n, 64, 64) array; the raw C-order bytes follow it."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": np.dtype(np.uint8).str, "fortran_order": False, "shape": (n, *IMAGE_SHAPE)}
+    )
+    return buffer.getvalue()
+
+
+def h5(batch: Batch, images: np.ndarray, labels: np.ndarray | None = None) -> bytes:
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as file:
+        file.create_dataset("images", data=images, track_times=False)
+        if labels is not None:
+            file.create_dataset("labels", data=labels.astype(np.uint16), track_times=False)
+        for key, value in asdict(batch).items():
+            file.attrs[key] = value
+    return buffer.getvalue()

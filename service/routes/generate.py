@@ -1,0 +1,133 @@
+"""POST /generate: n images of a seed, the same bytes every time, in the format the caller's tool wants.
+
+    curl -X POST 'localhost:8000/generate?n=32&seed=7' -o batch.zip
+    curl -X POST 'localhost:8000/generate?n=100&seed=7&start=100&format=npy' -o page2.npy
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from service import formats
+from service.batcher import ImageStream, QueueFull
+from service.deps import BatcherDep, GeneratorDep, SettingsDep
+from service.formats import MEDIA_TYPES, Batch, Format
+from service.schemas import Error
+
+router = APIRouter(tags=["generate"])
+
+MAX_INT64 = 2**63 - 1
+QUEUE_FULL_RETRY_S = 1
+
+_HEADERS = {
+    "X-Seed": "the seed used (chosen at random when the request gave none)",
+    "X-Model": "model name",
+    "X-Model-Version": "model version",
+    "X-Precision": "float32 or float16 (a GPU computes in float16: slightly different images)",
+    "Content-Disposition": "a file name for the download",
+}
+_IMAGE_RESPONSE = {
+    "description": "png (n=1) or grid: a PNG; zip: PNGs and manifest.json; h5: `images` (n, 64, 64) uint8 "
+    "[+ `labels` uint16] with attributes; npy: a uint8 (n, 64, 64) array",
+    "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                for media in sorted(set(MEDIA_TYPES.values()))},
+    "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in _HEADERS.items()},
+}
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    """A 422 shaped exactly like FastAPI's own validation errors."""
+    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": message, "input": None}])
+
+
+@router.post(
+    "/generate",
+    response_class=Response,
+    responses={
+        200: _IMAGE_RESPONSE,
+        404: {"model": Error, "description": "unknown model or version"},
+        413: {"model": Error, "description": "n above max_n"},
+        503: {"model": Error, "description": "queue full or default model not loaded; see Retry-After"},
+    },
+)
+async def create_images(
+    generator: GeneratorDep,
+    batcher: BatcherDep,
+    settings: SettingsDep,
+    n: Annotated[int, Query(ge=1, description="number of images (at most max_n)")] = 1,
+    seed: Annotated[int | None, Query(ge=0, le=MAX_INT64, description="default: random, returned in X-Seed")] = None,
+    start: Annotated[int, Query(ge=0, le=MAX_INT64, description="index of the first image (paging)")] = 0,
+    format: Annotated[Format | None, Query(description="default: png for n=1, zip otherwise")] = None,
+    labels: Annotated[bool, Query(description="h5 only: add grain label maps")] = False,
+) -> Response:
+    """Generate n images of a seed; image i is the same whatever n, start or concurrent load."""
+    if n > settings.max_n:
+        raise HTTPException(413, f"n={n} is above max_n={settings.max_n}: fetch pages with start=")
+    fmt = format or (Format.png if n == 1 else Format.zip)
+    if fmt is Format.png and n > 1:
+        raise _invalid("format", "format=png holds one image: use format=zip or format=grid for n > 1")
+    if labels and fmt is not Format.h5:
+        raise _invalid("labels", "labels=true needs format=h5")
+    if start > MAX_INT64 - (n - 1):
+        raise _invalid("start", f"start + n - 1 must be at most {MAX_INT64}")
+    if seed is None:
+        seed = secrets.randbelow(MAX_INT64 + 1)
+
+    batch = Batch(generator.name, generator.version, seed, start, n, generator.z_dim, generator.precision)
+    try:
+        stream = batcher.open(generator, seed, start, n)
+    except QueueFull as error:
+        raise HTTPException(503, f"busy, try again shortly ({error})",
+                            headers={"Retry-After": str(QUEUE_FULL_RETRY_S)}) from None
+    disposition = "inline" if fmt in (Format.png, Format.grid) else "attachment"
+    headers = {
+        "X-Seed": str(seed),
+        "X-Model": batch.model,
+        "X-Model-Version": str(batch.version),
+        "X-Precision": batch.precision,
+        "Content-Disposition": f'{disposition}; filename="{batch.download_name(fmt)}"',
+    }
+    if fmt in (Format.zip, Format.npy):
+        return StreamingResponse(_streamed(fmt, batch, stream), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+    try:
+        images = await stream.collect()
+    finally:
+        stream.close()
+    if fmt is Format.png:
+        body = formats.png(images)  # one small PNG: cheaper here than a hop to a thread
+    elif fmt is Format.grid:
+        body = await run_in_threadpool(formats.grid_png, images)
+    else:
+        body = await run_in_threadpool(_h5_with_labels, batch, images, labels)
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _h5_with_labels(batch: Batch, images, labels: bool) -> bytes:
+    from microstructure.stats import segment
+
+    return formats.h5(batch, images, segment(images) if labels else None)
+
+
+async def _streamed(fmt: Format, batch: Batch, stream: ImageStream) -> AsyncIterator[bytes]:
+    """The body chunk by chunk, so a large n never sits in memory whole."""
+    try:
+        if fmt is Format.npy:
+            yield formats.npy_header(batch.n)
+            async for images in stream:
+                yield images.tobytes()
+            return
+        archive = formats.ZipStream(batch)
+        yield archive.begin()
+        async for images in stream:
+            yield await run_in_threadpool(archive.add, images)
+        yield archive.end()
+    finally:
+        stream.close()

@@ -1,0 +1,62 @@
+"""The service's settings: one pydantic-settings class; nothing else in the service reads the environment.
+
+    >>> from service.settings import Settings
+    >>> settings = Settings(models_dir="models_store", max_batch=8)   # keywords > MICROGAN_* env > .env > defaults
+    >>> settings.port, settings.max_n, settings.default_model
+    (8000, 1024, 'voronoi64')
+
+Every field is read from `MICROGAN_<FIELD>` (e.g. MICROGAN_MODELS_DIR) or from a `.env` file in the
+working directory. The names are a contract with the Docker files and the tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MICROGAN_", env_file=".env", extra="ignore")
+
+    host: str = "0.0.0.0"  # interface uvicorn binds
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000  # TCP port (0 = any free port)
+    models_dir: Path = Path("models_store")  # TF Serving layout: <name>/<version>/saved_model.pb
+    data_dir: Path = Path("data")  # datasets (used by the jobs API, not by generation)
+    # Model served when a request names none. When this is left unset and no model of this name is
+    # loaded, a store holding exactly one model serves that one; when it is set explicitly it is strict.
+    default_model: str = "voronoi64"
+    max_n: Annotated[int, Field(ge=1)] = 1024  # images per request; above it: 413
+    # auto | float32 | mixed_float16: the fp16/ variant is used only when a GPU is visible.
+    precision: Literal["auto", "float32", "mixed_float16"] = "auto"
+    # Seconds between rescans of models_dir for new versions; 0 = only on POST /models/reload.
+    reload_interval: Annotated[float, Field(ge=0)] = 30.0
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Micro-batching: concurrent requests share forward passes of up to max_batch images.
+    max_batch: Annotated[int, Field(ge=1, le=8192)] = 16  # images per forward pass
+    max_delay_ms: Annotated[float, Field(ge=0)] = 2.0  # longest wait for a pass to fill, ms
+    queue_limit: Annotated[int, Field(ge=1)] = 4096  # images accepted but not yet computed; above it: 503
+    # true: every pass is padded to max_batch rows, one fixed shape, so an image is bit-identical
+    # whatever it is batched with. false: passes of any size up to max_batch, cheaper at low load
+    # (no padding), images identical within the sample signature's exactness (<= 0.1% of pixels
+    # off by one grey level; none on the CPUs we measured).
+    pad_batches: bool = True
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _queue_holds_a_request(self) -> Settings:
+        if self.queue_limit < self.max_n:
+            raise ValueError(f"queue_limit ({self.queue_limit}) must be >= max_n ({self.max_n}), "
+                             "or a request of max_n images could never be accepted")
+        return self
+
+    @property
+    def default_model_explicit(self) -> bool:
+        """True when default_model was given (keyword, environment or .env) rather than defaulted."""
+        return "default_model" in self.model_fields_set
