@@ -26,13 +26,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     MICROGAN_MODELS_DIR=/app/models_store \
     MICROGAN_DATA_DIR=/data \
     MICROGAN_PRECISION=auto
-RUN useradd --create-home --uid 10001 microgan \
+RUN groupadd --gid 10001 microgan \
+    && useradd --create-home --uid 10001 --gid 10001 microgan \
     && mkdir -p /app /data \
     && chown microgan:microgan /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=microgan:microgan models_store ./models_store
-USER microgan
+USER 10001:10001
 EXPOSE 8000
 # /readyz is 200 once the default model is loaded and warm; python's urllib, so no curl in the image.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -51,6 +51,7 @@ from service.settings import Settings  # noqa: E402
 
 # The naive baseline: what a first version of the endpoint would look like.
 
+
 def naive_app(model_path: Path):
     import numpy as np
     import tensorflow as tf
@@ -78,6 +79,7 @@ def naive_app(model_path: Path):
 
 
 # A minimal HTTP/1.1 client.
+
 
 class Connection:
     def __init__(self, port: int) -> None:
@@ -147,14 +149,19 @@ async def load(port: int, n: int, concurrency: int, duration: float, max_request
     latencies.sort()
     ok = len(latencies) - sum(v for k, v in errors.items() if k.isdigit())
     return {
-        "n": n, "c": concurrency, "requests": len(latencies), "errors": errors,
-        "images": ok * n, "images_per_s": ok * n / elapsed,
+        "n": n,
+        "c": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "images": ok * n,
+        "images_per_s": ok * n / elapsed,
         "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan"),
     }
 
 
 # Bare forward throughput.
+
 
 def forward_rate(model, batch: int, seconds: float) -> tuple[float, float]:
     """(images/s, CPU seconds per image) of back-to-back `sample` calls of `batch` images."""
@@ -171,6 +178,7 @@ def forward_rate(model, batch: int, seconds: float) -> tuple[float, float]:
 
 
 # Processes.
+
 
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process (Linux /proc; 0 elsewhere)."""
@@ -190,8 +198,9 @@ def free_port() -> int:
 def start(args: list[str], env: dict, port: int, log: Path, ready: bytes, timeout: float = 120) -> subprocess.Popen:
     """Start a server process; wait until GET /readyz answers with a status line starting with `ready`."""
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   cwd=log.parent)
+        process = subprocess.Popen(
+            [sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent
+        )
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -219,12 +228,24 @@ def stop(process: subprocess.Popen) -> None:
 
 def scratch_store(folder: Path) -> Path:
     """A cpu-preset model trained for 2 steps and exported: untrained, but the compute of the real thing."""
+
     def run(*args: str) -> None:
         subprocess.run([sys.executable, "-m", "training", *args], check=True, cwd=ROOT, capture_output=True)
 
     run("dataset", "--out", str(folder / "data.zip"), "--count", "256", "--seed", "1")
-    run("train", "--data", str(folder / "data.zip"), "--run-dir", str(folder / "run"), "--preset", "cpu",
-        "--set", "total_steps=2", "--set", "eval_interval=0")
+    run(
+        "train",
+        "--data",
+        str(folder / "data.zip"),
+        "--run-dir",
+        str(folder / "run"),
+        "--preset",
+        "cpu",
+        "--set",
+        "total_steps=2",
+        "--set",
+        "eval_interval=0",
+    )
     run("export", "--run-dir", str(folder / "run"), "--store", str(folder / "store"), "--name", "scratch")
     return folder / "store"
 
@@ -235,8 +256,9 @@ def pick_model(store: Path, name: str | None) -> Path:
     if name is None:
         name = "voronoi64" if "voronoi64" in models else (models[0] if len(models) == 1 else None)
     if name is None or name not in models:
-        raise SystemExit(f"no model to benchmark in {store} (models: {models or 'none'}); "
-                         "pass --models-dir/--model, or --scratch")
+        raise SystemExit(
+            f"no model to benchmark in {store} (models: {models or 'none'}); pass --models-dir/--model, or --scratch"
+        )
     versions = [int(p.name) for p in (store / name).iterdir() if p.name.isdigit()]
     return store / name / str(max(versions))
 
@@ -276,8 +298,10 @@ def main() -> int:
         rates = {batch: rate for batch, (rate, _) in measured.items()}
         best = max(rates, key=rates.get)
         print("bare forward images/s by batch: " + ", ".join(f"{b}: {r:.0f}" for b, r in rates.items()))
-        print(f"bare forward best: {rates[best]:.0f} images/s at batch {best} "
-              f"({1000 * measured[best][1]:.2f} ms CPU per image)")
+        print(
+            f"bare forward best: {rates[best]:.0f} images/s at batch {best} "
+            f"({1000 * measured[best][1]:.2f} ms CPU per image)"
+        )
         max_batch = args.max_batch or Settings.model_fields["max_batch"].default
 
         # 2. The service and the naive endpoint, both up; each cell runs on one then the other, so that
@@ -286,12 +310,19 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MICROGAN_")}
         env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
         service_port, naive_port = free_port(), free_port()
-        service_env = {**env, "MICROGAN_HOST": "127.0.0.1", "MICROGAN_PORT": str(service_port),
-                       "MICROGAN_MODELS_DIR": str(model_path.parents[1]),
-                       "MICROGAN_DEFAULT_MODEL": model_path.parent.name,
-                       "MICROGAN_MAX_BATCH": str(max_batch), "MICROGAN_MAX_DELAY_MS": str(args.max_delay_ms),
-                       "MICROGAN_PAD_BATCHES": str(not args.no_pad).lower(),
-                       "MICROGAN_RELOAD_INTERVAL": "0", "MICROGAN_LOG_LEVEL": "warning", "MICROGAN_QUEUE_LIMIT": "8192"}
+        service_env = {
+            **env,
+            "MICROGAN_HOST": "127.0.0.1",
+            "MICROGAN_PORT": str(service_port),
+            "MICROGAN_MODELS_DIR": str(model_path.parents[1]),
+            "MICROGAN_DEFAULT_MODEL": model_path.parent.name,
+            "MICROGAN_MAX_BATCH": str(max_batch),
+            "MICROGAN_MAX_DELAY_MS": str(args.max_delay_ms),
+            "MICROGAN_PAD_BATCHES": str(not args.no_pad).lower(),
+            "MICROGAN_RELOAD_INTERVAL": "0",
+            "MICROGAN_LOG_LEVEL": "warning",
+            "MICROGAN_QUEUE_LIMIT": "8192",
+        }
         naive_argv = [str(Path(__file__).resolve()), "--naive-server", str(model_path), "--port", str(naive_port)]
         results: dict[str, list[dict]] = {"service": [], "naive": []}
         nearby_bare: list[float] = []
@@ -316,16 +347,22 @@ def main() -> int:
             stop(service)
         bare_best = statistics.mean(rate for rate, _ in nearby_bare)
         bare_cpu = statistics.mean(cpu for _, cpu in nearby_bare)
-        print(f"bare forward at batch {best}, measured around the n=32 c=8 cell: {bare_best:.0f} images/s "
-              f"({1000 * bare_cpu:.2f} ms CPU per image)")
+        print(
+            f"bare forward at batch {best}, measured around the n=32 c=8 cell: {bare_best:.0f} images/s "
+            f"({1000 * bare_cpu:.2f} ms CPU per image)"
+        )
 
     # 3. Report.
-    print(f"\n{'server':8} {'n':>3} {'c':>3} {'requests':>8} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'CPU ms/img':>10}  errors")
+    print(
+        f"\n{'server':8} {'n':>3} {'c':>3} {'requests':>8} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms/img':>10}  errors"
+    )
     for label, cells in results.items():
         for r in cells:
-            print(f"{label:8} {r['n']:>3} {r['c']:>3} {r['requests']:>8} {r['images_per_s']:>9.0f} "
-                  f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms']:>10.2f}  {r['errors'] or 0}")
+            print(
+                f"{label:8} {r['n']:>3} {r['c']:>3} {r['requests']:>8} {r['images_per_s']:>9.0f} "
+                f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms']:>10.2f}  {r['errors'] or 0}"
+            )
     cell = {(label, r["n"], r["c"]): r for label, cells in results.items() for r in cells}
     share = cell[("service", 32, 8)]["images_per_s"] / bare_best
     ratio = cell[("service", 1, 32)]["images_per_s"] / cell[("naive", 1, 32)]["images_per_s"]
@@ -337,12 +374,17 @@ def main() -> int:
     # CPU per image is what a saturated machine is short of; unlike images/s, it hardly depends on how
     # much of the CPU other processes take, so it shows the service's overhead when the machine is shared.
     service_cpu = cell[("service", 32, 8)]["cpu_ms"] / 1000
-    print(f"service n=32 c=8 CPU per image vs bare forward: {1000 * service_cpu:.2f} vs {1000 * bare_cpu:.2f} ms "
-          f"(efficiency {bare_cpu / service_cpu:.2f}; informative, not a target)")
+    print(
+        f"service n=32 c=8 CPU per image vs bare forward: {1000 * service_cpu:.2f} vs {1000 * bare_cpu:.2f} ms "
+        f"(efficiency {bare_cpu / service_cpu:.2f}; informative, not a target)"
+    )
     pad = "unpadded" if args.no_pad else "padded"
     checks = [
-        (f"service n=32 c=8 / bare forward (batch {best}; service max_batch {max_batch}, {pad}) = {share:.2f}",
-         share >= TARGET_FORWARD_SHARE, f">= {TARGET_FORWARD_SHARE}"),
+        (
+            f"service n=32 c=8 / bare forward (batch {best}; service max_batch {max_batch}, {pad}) = {share:.2f}",
+            share >= TARGET_FORWARD_SHARE,
+            f">= {TARGET_FORWARD_SHARE}",
+        ),
         (f"service n=1 c=32 / naive n=1 c=32 = {ratio:.2f}x", ratio >= TARGET_NAIVE_RATIO, f">= {TARGET_NAIVE_RATIO}x"),
         (f"errors = {errors}", errors == 0, "0"),
     ]

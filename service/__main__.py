@@ -1,6 +1,6 @@
 """Run the service: `python -m service` (settings from MICROGAN_* variables or .env).
 
-    MICROGAN_MODELS_DIR=models_store MICROGAN_PORT=8000 python -m service
+MICROGAN_MODELS_DIR=models_store MICROGAN_PORT=8000 python -m service
 """
 
 from __future__ import annotations

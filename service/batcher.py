@@ -76,8 +76,9 @@ class _Job:
 class Batcher:
     """Admission (`open`) on the event loop, forward passes on one worker thread."""
 
-    def __init__(self, block: int, max_delay: float, queue_limit: int, metrics: Metrics | None = None,
-                 pad: bool = True) -> None:
+    def __init__(
+        self, block: int, max_delay: float, queue_limit: int, metrics: Metrics | None = None, pad: bool = True
+    ) -> None:
         self.block = block
         self.pad = pad
         self.max_delay = max_delay
@@ -112,8 +113,9 @@ class Batcher:
             if self._reserved + n > self.queue_limit:
                 if self.metrics is not None:
                     self.metrics.rejected.inc()
-                raise QueueFull(f"{self._reserved} images queued; {n} more would exceed "
-                                f"the limit of {self.queue_limit}")
+                raise QueueFull(
+                    f"{self._reserved} images queued; {n} more would exceed the limit of {self.queue_limit}"
+                )
             self._add_reserved(n)
         return ImageStream(self, model, seed, start, n, chunk or 4 * self.block)
 
@@ -240,8 +242,9 @@ class ImageStream:
     do so in a finally): that cancels what was not computed and returns its reservation.
     """
 
-    def __init__(self, batcher: Batcher, model: Model, seed: int, start: int, n: int, chunk: int,
-                 prefetch: int = 2) -> None:
+    def __init__(
+        self, batcher: Batcher, model: Model, seed: int, start: int, n: int, chunk: int, prefetch: int = 2
+    ) -> None:
         self._batcher = batcher
         self._model = model
         self._seed = seed

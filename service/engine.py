@@ -88,8 +88,10 @@ class Generator:
         # Warm up with the one shape the batcher uses, and check the contract while at it.
         images = self(np.zeros(block, np.int64), np.arange(block, dtype=np.int64))
         if images.shape != (block, IMAGE_SIZE, IMAGE_SIZE) or images.dtype != np.uint8:
-            raise ValueError(f"sample signature returned {images.dtype} {images.shape}, expected uint8 "
-                             f"({block}, {IMAGE_SIZE}, {IMAGE_SIZE})")
+            raise ValueError(
+                f"sample signature returned {images.dtype} {images.shape}, expected uint8 "
+                f"({block}, {IMAGE_SIZE}, {IMAGE_SIZE})"
+            )
 
     def __call__(self, seeds: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """uint8 (B, 64, 64): image b is a function of (seeds[b], indices[b]) alone."""
@@ -112,8 +114,15 @@ class Failure:
 class Registry:
     """All loaded versions of all models in a store; rescans load new versions and skip broken ones."""
 
-    def __init__(self, root: Path, precision: str, block: int, default_model: str,
-                 default_explicit: bool = True, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        precision: str,
+        block: int,
+        default_model: str,
+        default_explicit: bool = True,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.root = root
         self.precision = precision
         self.block = block
@@ -154,8 +163,9 @@ class Registry:
         if version not in versions:
             failure = self._failed.get((name, version))
             why = f": it failed to load ({failure.reason})" if failure else ""
-            raise ModelNotFound(f"model {name!r} has no loaded version {version}{why} "
-                                f"(loaded: {', '.join(map(str, sorted(versions)))})")
+            raise ModelNotFound(
+                f"model {name!r} has no loaded version {version}{why} (loaded: {', '.join(map(str, sorted(versions)))})"
+            )
         return versions[version]
 
     def not_ready_reason(self) -> str | None:
@@ -172,8 +182,10 @@ class Registry:
         loaded = ", ".join(sorted(self._models))
         if not loaded:
             return f"no loadable model in {self.root} (default model {self.default_model!r} not found)"
-        return (f"default model {self.default_model!r} is not in {self.root} (loaded: {loaded}); "
-                "set MICROGAN_DEFAULT_MODEL or pass ?model=")
+        return (
+            f"default model {self.default_model!r} is not in {self.root} (loaded: {loaded}); "
+            "set MICROGAN_DEFAULT_MODEL or pass ?model="
+        )
 
     def snapshot(self) -> tuple[dict[str, dict[int, Generator]], list[Failure]]:
         with self._lock:

@@ -53,11 +53,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     logging.getLogger("service").setLevel(settings.log_level.upper())
     registry = Registry(
-        settings.models_dir, settings.precision, settings.max_batch, settings.default_model,
-        default_explicit=settings.default_model_explicit, metrics=app.state.metrics,
+        settings.models_dir,
+        settings.precision,
+        settings.max_batch,
+        settings.default_model,
+        default_explicit=settings.default_model_explicit,
+        metrics=app.state.metrics,
     )
-    batcher = Batcher(settings.max_batch, settings.max_delay_ms / 1000, settings.queue_limit, app.state.metrics,
-                      pad=settings.pad_batches)
+    batcher = Batcher(
+        settings.max_batch,
+        settings.max_delay_ms / 1000,
+        settings.queue_limit,
+        app.state.metrics,
+        pad=settings.pad_batches,
+    )
     app.state.registry, app.state.batcher = registry, batcher
     batcher.start()
     # Load in the background: /healthz answers at once, /readyz turns 200 when the default model is warm.

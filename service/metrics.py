@@ -1,10 +1,10 @@
 """Prometheus metrics of one app, in their own registry (so several apps can live in one process).
 
-    >>> from service.metrics import Metrics
-    >>> metrics = Metrics()
-    >>> metrics.images.labels("tiny", "1").inc(32)
-    >>> b"microgan_images_generated_total" in metrics.render()
-    True
+>>> from service.metrics import Metrics
+>>> metrics = Metrics()
+>>> metrics.images.labels("tiny", "1").inc(32)
+>>> b"microgan_images_generated_total" in metrics.render()
+True
 """
 
 from __future__ import annotations
@@ -22,19 +22,31 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("microgan_requests", "HTTP requests by route, method and status",
-                                ["route", "method", "status"], registry=r)
-        self.latency = Histogram("microgan_request_duration_seconds", "HTTP request latency to the last byte",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "microgan_requests", "HTTP requests by route, method and status", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "microgan_request_duration_seconds",
+            "HTTP request latency to the last byte",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.images = Counter("microgan_images_generated", "Images generated", ["model", "version"], registry=r)
-        self.batch_size = Histogram("microgan_batch_size", "Requested images per forward pass (before padding)",
-                                    buckets=BATCH_BUCKETS, registry=r)
-        self.forward = Histogram("microgan_forward_seconds", "Duration of one forward pass",
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "microgan_batch_size",
+            "Requested images per forward pass (before padding)",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.forward = Histogram(
+            "microgan_forward_seconds", "Duration of one forward pass", buckets=LATENCY_BUCKETS, registry=r
+        )
         self.queue_depth = Gauge("microgan_queue_depth", "Images accepted and not yet in a forward pass", registry=r)
         self.rejected = Counter("microgan_rejected", "Requests refused with 503 because the queue was full", registry=r)
-        self.loaded = Gauge("microgan_model_loaded", "1 for each loaded model version",
-                            ["model", "version", "precision"], registry=r)
+        self.loaded = Gauge(
+            "microgan_model_loaded", "1 for each loaded model version", ["model", "version", "precision"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -47,5 +47,6 @@ class ReloadReport(BaseModel):
     loaded: list[str] = Field(description="versions loaded by this scan, as name/version")
     removed: list[str] = Field(description="versions whose directory disappeared")
     failed: list[FailedVersion] = Field(
-        description="versions that failed to load (in this scan, or earlier and unchanged since)")
+        description="versions that failed to load (in this scan, or earlier and unchanged since)"
+    )
     default: str | None

@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:
         if self.queue_limit < self.max_n:
-            raise ValueError(f"queue_limit ({self.queue_limit}) must be >= max_n ({self.max_n}), "
-                             "or a request of max_n images could never be accepted")
+            raise ValueError(
+                f"queue_limit ({self.queue_limit}) must be >= max_n ({self.max_n}), "
+                "or a request of max_n images could never be accepted"
+            )
         return self
 
     @property

@@ -1,7 +1,7 @@
 """POST /generate: n images of a seed, the same bytes every time, in the format the caller's tool wants.
 
-    curl -X POST 'localhost:8000/generate?n=32&seed=7' -o batch.zip
-    curl -X POST 'localhost:8000/generate?n=100&seed=7&start=100&format=npy' -o page2.npy
+curl -X POST 'localhost:8000/generate?n=32&seed=7' -o batch.zip
+curl -X POST 'localhost:8000/generate?n=100&seed=7&start=100&format=npy' -o page2.npy
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ _HEADERS = {
 _IMAGE_RESPONSE = {
     "description": "png (n=1) or grid: a PNG; zip: PNGs and manifest.json; h5: `images` (n, 64, 64) uint8 "
     "[+ `labels` uint16] with attributes; npy: a uint8 (n, 64, 64) array",
-    "content": {media: {"schema": {"type": "string", "format": "binary"}}
-                for media in sorted(set(MEDIA_TYPES.values()))},
+    "content": {
+        media: {"schema": {"type": "string", "format": "binary"}} for media in sorted(set(MEDIA_TYPES.values()))
+    },
     "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in _HEADERS.items()},
 }
 
@@ -84,8 +85,9 @@ async def create_images(
     try:
         stream = batcher.open(generator, seed, start, n)
     except QueueFull as error:
-        raise HTTPException(503, f"busy, try again shortly ({error})",
-                            headers={"Retry-After": str(QUEUE_FULL_RETRY_S)}) from None
+        raise HTTPException(
+            503, f"busy, try again shortly ({error})", headers={"Retry-After": str(QUEUE_FULL_RETRY_S)}
+        ) from None
     disposition = "inline" if fmt in (Format.png, Format.grid) else "attachment"
     headers = {
         "X-Seed": str(seed),

@@ -1,8 +1,8 @@
 """Liveness, readiness and Prometheus metrics.
 
-    curl localhost:8000/healthz
-    curl localhost:8000/readyz
-    curl localhost:8000/metrics
+curl localhost:8000/healthz
+curl localhost:8000/readyz
+curl localhost:8000/metrics
 """
 
 from __future__ import annotations
@@ -34,8 +34,11 @@ async def read_readiness(registry: RegistryDep) -> Ready:
     return Ready(model=generator.name, version=generator.version, precision=generator.precision)
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
 async def read_metrics(request: Request) -> Response:
     """Prometheus metrics: requests, latency, images, batch sizes, queue depth, loaded versions."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

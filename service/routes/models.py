@@ -1,9 +1,9 @@
 """The model store: list, model cards, sample grids, and the admin rescan.
 
-    curl localhost:8000/models
-    curl localhost:8000/models/voronoi64/1
-    curl localhost:8000/models/voronoi64/1/samples.png -o samples.png
-    curl -X POST localhost:8000/models/reload
+curl localhost:8000/models
+curl localhost:8000/models/voronoi64/1
+curl localhost:8000/models/voronoi64/1/samples.png -o samples.png
+curl -X POST localhost:8000/models/reload
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ async def list_models(registry: RegistryDep) -> ModelList:
     return ModelList(
         default=registry.default_name(),
         models=[
-            ModelVersions(name=name, versions=sorted(versions), latest=max(versions),
-                          precision=versions[max(versions)].precision)
+            ModelVersions(
+                name=name, versions=sorted(versions), latest=max(versions), precision=versions[max(versions)].precision
+            )
             for name, versions in sorted(models.items())
         ],
         failed=[FailedVersion(name=f.name, version=f.version, reason=f.reason) for f in failed],
@@ -51,7 +52,9 @@ async def reload_models(_admin: AdminDep, registry: RegistryDep) -> ReloadReport
     """Rescan the store now: load and warm up new versions, skip broken ones, drop vanished ones."""
     report = await run_in_threadpool(registry.rescan)
     return ReloadReport(
-        loaded=report["loaded"], removed=report["removed"], default=registry.default_name(),
+        loaded=report["loaded"],
+        removed=report["removed"],
+        default=registry.default_name(),
         failed=[FailedVersion(name=f.name, version=f.version, reason=f.reason) for f in report["failed"]],
     )
 
@@ -65,8 +68,10 @@ async def read_model(name: NameParam, version: VersionParam, registry: RegistryD
 @router.get(
     "/{name}/{version}/samples.png",
     response_class=FileResponse,
-    responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-               404: {"model": Error}},
+    responses={
+        200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        404: {"model": Error},
+    },
 )
 async def read_samples(name: NameParam, version: VersionParam, registry: RegistryDep) -> FileResponse:
     """The 4x4 sample grid exported with a loaded version."""

@@ -55,7 +55,13 @@ def test_zip_holds_named_pngs_and_manifest(client):
         manifest = json.loads(archive.read("manifest.json"))
         assert archive.namelist() == ["manifest.json"] + [f"tiny-v1-s3-{i:05d}.png" for i in range(10, 15)]
     assert {k: manifest[k] for k in ("model", "version", "seed", "start", "n", "precision")} == {
-        "model": "tiny", "version": 1, "seed": 3, "start": 10, "n": 5, "precision": "float32"}
+        "model": "tiny",
+        "version": 1,
+        "seed": 3,
+        "start": 10,
+        "n": 5,
+        "precision": "float32",
+    }
     assert images_of(response).shape == (5, 64, 64)
 
 
@@ -103,8 +109,10 @@ def test_concurrent_requests_merged_into_passes_give_the_one_at_a_time_images(ti
     Padded passes (one fixed shape) are bit-identical by construction; unpadded ones are held to the
     sample signature's stated exactness: at most 0.1% of pixels off, by one grey level.
     """
-    requests = [dict(seed=s, n=n, start=st, format="npy") for s, n, st in
-                [(1, 1, 0), (2, 3, 5), (3, 1, 9), (4, 12, 0), (5, 2, 1), (6, 1, 0), (7, 5, 3)]]
+    requests = [
+        dict(seed=s, n=n, start=st, format="npy")
+        for s, n, st in [(1, 1, 0), (2, 3, 5), (3, 1, 9), (4, 12, 0), (5, 2, 1), (6, 1, 0), (7, 5, 3)]
+    ]
     with serve(make_settings(tiny_store, max_batch=8, max_delay_ms=50, pad_batches=pad)) as client:
         wait_ready(client)
         alone = [images_of(generate(client, **r)) for r in requests]
@@ -145,11 +153,25 @@ def test_concurrent_requests_merged_into_passes_give_the_one_at_a_time_images(ti
             assert difference.max() <= 1 and np.mean(difference > 0) <= 0.001
 
 
-@pytest.mark.parametrize("query, status", [
-    ("n=0", 422), ("n=abc", 422), ("seed=-1", 422), (f"seed={2**63}", 422), ("start=-5", 422),
-    (f"n=2&start={2**63 - 1}", 422), ("format=gif", 422), ("n=2&format=png", 422), ("labels=true", 422),
-    ("version=-1", 422), ("n=65", 413), (f"n={10**30}", 413), ("model=nope", 404), ("version=7", 404),
-])
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("n=0", 422),
+        ("n=abc", 422),
+        ("seed=-1", 422),
+        (f"seed={2**63}", 422),
+        ("start=-5", 422),
+        (f"n=2&start={2**63 - 1}", 422),
+        ("format=gif", 422),
+        ("n=2&format=png", 422),
+        ("labels=true", 422),
+        ("version=-1", 422),
+        ("n=65", 413),
+        (f"n={10**30}", 413),
+        ("model=nope", 404),
+        ("version=7", 404),
+    ],
+)
 def test_bad_requests_get_json_errors(client, query, status):
     response = client.post(f"/generate?{query}")
     assert response.status_code == status, response.text

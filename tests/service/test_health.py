@@ -51,7 +51,12 @@ def test_metrics_expose_the_named_metrics(client):
     text = client.get("/metrics").text
     assert 'microgan_requests_total{method="POST",route="/generate",status="200"}' in text
     assert 'microgan_requests_total{method="POST",route="/generate",status="422"}' in text
-    for name in ("microgan_request_duration_seconds_bucket", "microgan_images_generated_total",
-                 "microgan_batch_size_bucket", "microgan_queue_depth", "microgan_forward_seconds_bucket"):
+    for name in (
+        "microgan_request_duration_seconds_bucket",
+        "microgan_images_generated_total",
+        "microgan_batch_size_bucket",
+        "microgan_queue_depth",
+        "microgan_forward_seconds_bucket",
+    ):
         assert name in text
     assert 'microgan_model_loaded{model="tiny",precision="float32",version="1"} 1.0' in text

@@ -28,7 +28,8 @@ def test_model_card_and_samples(client):
 
 
 @pytest.mark.parametrize(
-    "path", ["/models/nope/1", "/models/tiny/2", "/models/tiny/2/samples.png", "/models/x/1/samples.png"])
+    "path", ["/models/nope/1", "/models/tiny/2", "/models/tiny/2/samples.png", "/models/x/1/samples.png"]
+)
 def test_unknown_model_or_version_is_404(client, path):
     response = client.get(path)
     assert response.status_code == 404 and response.json()["detail"]

@@ -29,12 +29,19 @@ def live_url(tiny_store, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in ENV.items() if not k.startswith("MICROGAN_")}
     # No MICROGAN_DEFAULT_MODEL: the store's only model is served. The cwd has no .env.
-    env.update(MICROGAN_HOST="127.0.0.1", MICROGAN_PORT=str(port), MICROGAN_MODELS_DIR=str(tiny_store),
-               MICROGAN_MAX_N="16", MICROGAN_RELOAD_INTERVAL="0", PYTHONPATH=str(ROOT))
+    env.update(
+        MICROGAN_HOST="127.0.0.1",
+        MICROGAN_PORT=str(port),
+        MICROGAN_MODELS_DIR=str(tiny_store),
+        MICROGAN_MAX_N="16",
+        MICROGAN_RELOAD_INTERVAL="0",
+        PYTHONPATH=str(ROOT),
+    )
     log_path = tmp_path_factory.mktemp("service") / "service.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "service"], cwd=log_path.parent, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"], cwd=log_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -71,17 +78,42 @@ def test_python_m_service_serves_the_only_model_on_loopback(live_url):
 
 # Semantic rules the schema cannot state (png needs n=1, n <= max_n, labels need h5) answer 413/422 to
 # inputs the schema allows, so "positive data accepted" is not checked; the other response checks are.
-FUZZ_CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
-               "response_schema_conformance,negative_data_rejection,unsupported_method")
+FUZZ_CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
+    "response_schema_conformance,negative_data_rejection,unsupported_method"
+)
 
 
 def test_fuzzed_requests_get_no_5xx_and_follow_the_schema(live_url, tmp_path):
     """Property-based fuzz of every operation in /openapi.json, bounded in examples and time."""
     pytest.importorskip("schemathesis")
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{live_url}/openapi.json", "--checks", FUZZ_CHECKS,
-         "--phases", "examples,coverage,fuzzing", "--max-examples", "100", "--workers", "1",
-         "--seed", "1", "--generation-database", "none", "--request-timeout", "30", "--no-color"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=ENV,  # the time bound
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{live_url}/openapi.json",
+            "--checks",
+            FUZZ_CHECKS,
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            "100",
+            "--workers",
+            "1",
+            "--seed",
+            "1",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "30",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=ENV,  # the time bound
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
