@@ -148,7 +148,7 @@ def export(
     import tensorflow as tf
 
     from microstructure.images import grid
-    from training.monitor import save_png
+    from training.monitor import frame_paths, plot_losses, save_png, write_gif
 
     if not name or "/" in name or name.startswith(".") or name.isdigit():
         raise UserError(f"--name {name!r}: expected a plain model name such as voronoi64")
@@ -177,6 +177,11 @@ def export(
             }
         else:
             fidelity = _run_fidelity(run_dir)
+        # The run's pictures, brought up to date first (a run still training has no GIF yet).
+        if frame_paths(run_dir):
+            write_gif(run_dir)
+        if (run_dir / "losses.csv").exists():
+            plot_losses(run_dir)
         for artifact in ("training.gif", "losses.png"):
             if (run_dir / artifact).exists():
                 shutil.copyfile(run_dir / artifact, tmp / artifact)

@@ -1,0 +1,87 @@
+"""The README tells the truth: its CLI flags exist and its serve quick-start reaches /readyz."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shell_lines() -> list[str]:
+    """Commands of the README's fenced sh blocks, continuation lines joined, comments dropped."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    lines = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].strip()
+            if line and not line.startswith("#"):
+                lines.append(line)
+    return lines
+
+
+def _documented_flags() -> dict[str, set[str]]:
+    flags: dict[str, set[str]] = {}
+    for line in _shell_lines():
+        match = re.search(r"python -m training (\w+)(.*)", line)
+        if match:
+            flags.setdefault(match.group(1), set()).update(re.findall(r"(--[a-z][a-z-]*)", match.group(2)))
+    return flags
+
+
+def test_readme_documents_every_training_command():
+    assert set(_documented_flags()) >= {"dataset", "inspect", "train", "export", "evaluate", "gif"}
+
+
+@pytest.mark.parametrize("command", ["dataset", "inspect", "train", "export", "evaluate", "gif"])
+def test_readme_cli_flags_exist(command):
+    documented = _documented_flags().get(command, set())
+    result = run_cli("training", command, "--help", timeout=60)
+    assert result.returncode == 0
+    missing = sorted(flag for flag in documented if flag not in result.stdout)
+    assert not missing, f"README documents {missing} for `{command}`, which --help does not list"
+
+
+def test_readme_serve_quick_start_reaches_readyz(tmp_path):
+    quick = next(line for line in _shell_lines() if line.startswith("./dev serve"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "MICROGAN_HOST": "127.0.0.1", "MICROGAN_PORT": str(port), "MICROGAN_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        quick.split(),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600  # includes ./dev's set-up on a machine that has not run it
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "./dev serve never became ready"
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
