@@ -98,3 +98,30 @@ def tiny_store(tmp_path_factory, tiny_run) -> Path:
     store = tmp_path_factory.mktemp("store")
     run_cli("training", "export", "--run-dir", tiny_run, "--store", store, "--name", "tiny", check=True)
     return store
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (the only address tests serve on)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float, describe=lambda: "") -> None:
+    """Poll `url`/readyz until it answers 200; fail early if the process exits or time runs out."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"exited {process.returncode}: {describe()}"
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"not ready within {timeout} s: {describe()}"
+        time.sleep(0.25)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,9 +51,7 @@ def test_readme_cli_flags_exist(command):
 
 def test_readme_serve_quick_start_reaches_readyz(tmp_path):
     quick = next(line for line in _shell_lines() if line.startswith("./dev serve"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MICROGAN_HOST": "127.0.0.1", "MICROGAN_PORT": str(port), "MICROGAN_DATA_DIR": str(tmp_path)}
     process = subprocess.Popen(
         quick.split(),
@@ -68,17 +63,8 @@ def test_readme_serve_quick_start_reaches_readyz(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 600  # includes ./dev's set-up on a machine that has not run it
-        while True:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "./dev serve never became ready"
-            time.sleep(0.5)
+        # The timeout includes ./dev's set-up on a machine that has not run it yet.
+        wait_ready(f"http://127.0.0.1:{port}", process, 600, describe=lambda: process.stdout.read())
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -7,14 +7,14 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import yaml
+
+from tests.conftest import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -102,18 +102,12 @@ def _image_environment() -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_image_command_serves_the_shipped_model(tmp_path):
     """The image's CMD with the image's environment, paths mapped to this checkout, reaches /readyz."""
     assert (ROOT / "models_store" / "voronoi64" / "1" / "saved_model.pb").is_file(), "the shipped model"
     image_env = _image_environment()
     command = yaml.safe_load(next(rest for instruction, rest in _dockerfile() if instruction == "CMD"))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **{k: v for k, v in image_env.items() if k.startswith("MICROGAN_") or k == "PYTHONUNBUFFERED"},
@@ -129,17 +123,7 @@ def test_image_command_serves_the_shipped_model(tmp_path):
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the service never became ready"
-            time.sleep(0.25)
+        wait_ready(f"http://127.0.0.1:{port}", process, 120, describe=lambda: process.stdout.read())
         request = urllib.request.Request(f"http://127.0.0.1:{port}/generate?n=1&seed=7", method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.headers["X-Model"] == "voronoi64" and response.read()[:4] == b"\x89PNG"
