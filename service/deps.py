@@ -1,4 +1,4 @@
-"""Dependencies of the routes, as `Annotated` aliases: the app's settings, registry, batcher, generator.
+"""Dependencies of the routes, as `Annotated` aliases: settings, registry, batcher, generator, jobs, admin.
 
     @router.post("/generate")
     async def create_images(generator: GeneratorDep, batcher: BatcherDep) -> Response: ...
@@ -13,9 +13,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from service.auth import key_matches
 from service.batcher import Batcher
+from service.datasets import DatasetStore
 from service.engine import Generator, ModelNotFound, NotReady, Registry
+from service.jobs import JobManager
+from service.schemas import Error
 from service.settings import Settings
 
 NOT_READY_RETRY_S = 5  # Retry-After while the models load
@@ -33,9 +38,19 @@ async def get_batcher(request: Request) -> Batcher:
     return request.app.state.batcher
 
 
+async def get_jobs(request: Request) -> JobManager:
+    return request.app.state.jobs
+
+
+async def get_datasets(request: Request) -> DatasetStore:
+    return request.app.state.datasets
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 BatcherDep = Annotated[Batcher, Depends(get_batcher)]
+JobsDep = Annotated[JobManager, Depends(get_jobs)]
+DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
 
 
 async def get_generator(
@@ -55,8 +70,23 @@ async def get_generator(
 GeneratorDep = Annotated[Generator, Depends(get_generator)]
 
 
-async def require_admin() -> None:
-    """Gate of the admin endpoints. Open for now: the jobs issue adds the Bearer key check here."""
+_bearer = HTTPBearer(auto_error=False, description="the admin API key: MICROGAN_API_KEY, or <data_dir>/api_key")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"model": Error, "description": "no `Authorization: Bearer <key>` header"},
+    403: {"model": Error, "description": "wrong key"},
+}
+
+
+async def require_admin(request: Request, credentials: BearerDep) -> None:
+    """Gate of the admin endpoints: 401 without a Bearer key, 403 with a wrong one."""
+    if credentials is None:
+        raise HTTPException(
+            401, "admin endpoint: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if not key_matches(request.app.state.api_key, credentials.credentials):
+        raise HTTPException(403, "wrong API key")
 
 
 AdminDep = Annotated[None, Depends(require_admin)]

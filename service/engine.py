@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,7 @@ class Registry:
         default_model: str,
         default_explicit: bool = True,
         metrics: Metrics | None = None,
+        default_file: Path | None = None,
     ) -> None:
         self.root = root
         self.precision = precision
@@ -129,6 +131,11 @@ class Registry:
         self.default_model = default_model
         self.default_explicit = default_explicit
         self.metrics = metrics
+        # The activated default (POST /models/{name}/{version}/activate), kept in default_file so it
+        # survives restarts and is followed by replicas sharing the file; it overrides default_model.
+        self.default_version: int | None = None
+        self.default_file = default_file
+        self._default_stamp: tuple | None = None
         self.variant: Precision | None = None  # decided on the first scan (needs TensorFlow)
         self.scanned = False  # the first scan has finished
         self.scan_error: str | None = None  # why the last scan failed as a whole (not one version)
@@ -136,6 +143,7 @@ class Registry:
         self._failed: dict[tuple[str, int], Failure] = {}
         self._lock = threading.Lock()  # guards _models/_failed swaps
         self._scan_lock = threading.Lock()  # one scan at a time
+        self._read_default_file()
 
     # Lookups (called from the event loop; cheap).
 
@@ -148,12 +156,25 @@ class Registry:
             return next(iter(models))
         return None
 
-    def get(self, name: str | None, version: int | None) -> Generator:
-        """The loaded generator for (name, version); None means the default model / the latest version."""
+    def default_key(self) -> tuple[str, int] | None:
+        """(name, version) served when a request names no model: the activated version, else the latest."""
+        name = self.default_name()
         if name is None:
-            name = self.default_name()
-            if name is None:
+            return None
+        versions = self._models.get(name)  # a scan may have swapped the dict since default_name()
+        if not versions:
+            return None
+        if self.default_version is None or name != self.default_model:
+            return name, max(versions)
+        return (name, self.default_version) if self.default_version in versions else None
+
+    def get(self, name: str | None, version: int | None) -> Generator:
+        """The loaded generator for (name, version); None means the default model / its default version."""
+        if name is None:
+            key = self.default_key()
+            if key is None:
                 raise NotReady(self.not_ready_reason())
+            name, version = key[0], key[1] if version is None else version
         versions = self._models.get(name)
         if not versions:
             known = ", ".join(sorted(self._models)) or "none"
@@ -170,8 +191,12 @@ class Registry:
 
     def not_ready_reason(self) -> str | None:
         """Why the default model cannot be served, or None when it can."""
-        if self.default_name() is not None:
+        if self.default_key() is not None:
             return None
+        if self.default_name() is not None and self.default_version is not None:  # activated, not loaded
+            failure = self._failed.get((self.default_model, self.default_version))
+            why = f": it failed to load ({failure.reason})" if failure else "" if self.scanned else " yet"
+            return f"default model {self.default_model!r} version {self.default_version} is not loaded{why}"
         if self.scan_error is not None:
             return f"scanning {self.root} failed: {self.scan_error}"
         if not self.scanned:
@@ -186,6 +211,45 @@ class Registry:
             f"default model {self.default_model!r} is not in {self.root} (loaded: {loaded}); "
             "set MICROGAN_DEFAULT_MODEL or pass ?model="
         )
+
+    def activate(self, name: str, version: int) -> None:
+        """Make a loaded version the default; stored in default_file so that it survives restarts."""
+        self.get(name, version)  # ModelNotFound unless loaded
+        if self.default_file is not None:
+            self.default_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.default_file.with_name(f".{self.default_file.name}.tmp")
+            tmp.write_text(json.dumps({"model": name, "version": version}))
+            os.replace(tmp, self.default_file)
+            stat = self.default_file.stat()
+            self._default_stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            self.default_model, self.default_explicit, self.default_version = name, True, version
+        log.info("default model is now %s/%s", name, version)
+
+    def unload(self, name: str, version: int) -> None:
+        """Forget a version (its directory has been removed)."""
+        self._publish(name, version, None)
+        with self._lock:
+            self._failed.pop((name, version), None)
+
+    def _read_default_file(self) -> None:
+        """Adopt the activated default from default_file when it changed (written here or by another replica)."""
+        if self.default_file is None:
+            return
+        try:
+            stat = self.default_file.stat()
+            if (stat.st_mtime_ns, stat.st_size) == self._default_stamp:
+                return
+            data = json.loads(self.default_file.read_text())
+            name, version = str(data["model"]), int(data["version"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.error("ignoring %s: %s", self.default_file, error)
+            return
+        self._default_stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            self.default_model, self.default_explicit, self.default_version = name, True, version
 
     def snapshot(self) -> tuple[dict[str, dict[int, Generator]], list[Failure]]:
         with self._lock:
@@ -208,6 +272,7 @@ class Registry:
     def _rescan(self) -> dict[str, list]:
         if self.variant is None:
             self.variant = configure_tensorflow(self.precision)
+        self._read_default_file()
         on_disk = self._versions_on_disk()
         loaded: list[str] = []
 
@@ -221,7 +286,8 @@ class Registry:
 
         # Load new versions; each becomes visible (and possibly latest) only once warmed up.
         todo = [k for k in on_disk if k[1] not in self._models.get(k[0], {})]
-        todo.sort(key=lambda k: (k[0] != self.default_model, k[0], -k[1]))
+        pinned = (self.default_model, self.default_version)
+        todo.sort(key=lambda k: (k != pinned, k[0] != self.default_model, k[0], -k[1]))
         for name, version in todo:
             stamp = on_disk[(name, version)]
             previous = self._failed.get((name, version))

@@ -1,4 +1,4 @@
-"""The app factory: settings, lifespan (models, batcher, rescans), middleware and routers.
+"""The app factory: settings, lifespan (API key, models, batcher, rescans, jobs), middleware and routers.
 
     >>> from service.main import create_app
     >>> from service.settings import Settings
@@ -19,13 +19,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from service.auth import load_or_create_key
 from service.batcher import Batcher
+from service.datasets import DatasetStore
+from service.deps import AUTH_RESPONSES, require_admin
 from service.engine import Registry
+from service.jobs import JobManager
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import generate, health, models
+from service.routes import datasets, generate, health, jobs, models
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(Exception, _internal_error)
-    for module in (generate, models, health):
+    if settings.protect_generate:
+        app.include_router(generate.router, dependencies=[Depends(require_admin)], responses=AUTH_RESPONSES)
+    else:
+        app.include_router(generate.router)
+    for module in (models, jobs, datasets, health):
         app.include_router(module.router)
     return app
 
@@ -52,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     logging.getLogger("service").setLevel(settings.log_level.upper())
+    configured_key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.state.api_key = load_or_create_key(configured_key, settings.data_dir)
     registry = Registry(
         settings.models_dir,
         settings.precision,
@@ -59,6 +69,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.default_model,
         default_explicit=settings.default_model_explicit,
         metrics=app.state.metrics,
+        default_file=settings.data_dir / "default_model.json",
     )
     batcher = Batcher(
         settings.max_batch,
@@ -68,6 +79,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         pad=settings.pad_batches,
     )
     app.state.registry, app.state.batcher = registry, batcher
+    app.state.datasets = DatasetStore(settings.data_dir)
+    app.state.datasets.start()
+    app.state.jobs = JobManager(
+        settings.data_dir,
+        settings.models_dir,
+        settings.max_concurrent_jobs,
+        settings.job_stop_timeout_s,
+        on_exported=lambda name, version, activate: _publish(registry, name, version, activate),
+    )
+    app.state.jobs.start()
     batcher.start()
     # Load in the background: /healthz answers at once, /readyz turns 200 when the default model is warm.
     scans = asyncio.create_task(_scan_forever(registry, settings.reload_interval))
@@ -77,7 +98,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         scans.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await scans
+        # Trainers get SIGTERM, checkpoint and exit; their jobs read interrupted (resumable).
+        await asyncio.to_thread(app.state.jobs.stop)
         batcher.stop()
+
+
+def _publish(registry: Registry, name: str, version: int, activate: bool) -> bool:
+    """A job exported name/version: load it now and, when asked, make it the default; True if activated."""
+    registry.rescan()
+    if activate:
+        registry.activate(name, version)  # ModelNotFound when the new version failed to load
+    return activate
 
 
 async def _scan_forever(registry: Registry, interval: float) -> None:

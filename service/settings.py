@@ -11,10 +11,11 @@ working directory. The names are a contract with the Docker files and the tests.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,7 +25,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"  # interface uvicorn binds
     port: Annotated[int, Field(ge=0, le=65535)] = 8000  # TCP port (0 = any free port)
     models_dir: Path = Path("models_store")  # TF Serving layout: <name>/<version>/saved_model.pb
-    data_dir: Path = Path("data")  # datasets (used by the jobs API, not by generation)
+    # Writable state of the jobs API: jobs.db, datasets/, jobs/<id>/ (run directories), api_key,
+    # default_model.json (the activated default, which overrides default_model below).
+    data_dir: Path = Path("data")
     # Model served when a request names none. When this is left unset and no model of this name is
     # loaded, a store holding exactly one model serves that one; when it is set explicitly it is strict.
     default_model: str = "voronoi64"
@@ -43,11 +46,27 @@ class Settings(BaseSettings):
     # (no padding), images identical within the sample signature's exactness (<= 0.1% of pixels
     # off by one grey level; none on the CPUs we measured).
     pad_batches: bool = True
+    # Admin endpoints need `Authorization: Bearer <api_key>`. Unset: generated at first start into
+    # data_dir/api_key (mode 0600; its path is logged) and reused afterwards.
+    api_key: SecretStr | None = None
+    protect_generate: bool = False  # true: POST /generate needs the key too
+    max_concurrent_jobs: Annotated[int, Field(ge=1)] = 1  # training jobs running at once; the rest queue (FIFO)
+    max_upload_bytes: Annotated[int, Field(ge=1)] = 1024**3  # POST /datasets file size; above it: 413
+    # Seconds a shutdown waits for trainers to checkpoint after SIGTERM before it kills them.
+    job_stop_timeout_s: Annotated[float, Field(ge=0)] = 60.0
+    # A replica serving a shared, read-only models_dir refuses activate/delete/train with 409.
+    # Unset: read-only when models_dir exists and is not writable by this process.
+    models_read_only: bool | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:
@@ -62,3 +81,10 @@ class Settings(BaseSettings):
     def default_model_explicit(self) -> bool:
         """True when default_model was given (keyword, environment or .env) rather than defaulted."""
         return "default_model" in self.model_fields_set
+
+    @property
+    def models_writable(self) -> bool:
+        """False on a replica whose models_dir is read-only (admin calls that write it answer 409)."""
+        if self.models_read_only is not None:
+            return not self.models_read_only
+        return not self.models_dir.exists() or os.access(self.models_dir, os.W_OK)

@@ -1,22 +1,28 @@
-"""The model store: list, model cards, sample grids, and the admin rescan.
+"""The model store: list, model cards, sample grids, and the admin calls (rescan, activate, delete).
 
 curl localhost:8000/models
 curl localhost:8000/models/voronoi64/1
 curl localhost:8000/models/voronoi64/1/samples.png -o samples.png
-curl -X POST localhost:8000/models/reload
+curl -X POST -H "Authorization: Bearer $KEY" localhost:8000/models/reload
+curl -X POST -H "Authorization: Bearer $KEY" localhost:8000/models/voronoi64/2/activate
+curl -X DELETE -H "Authorization: Bearer $KEY" localhost:8000/models/voronoi64/1
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import AdminDep, RegistryDep
+from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
 from service.engine import Generator, ModelNotFound, Registry
-from service.schemas import Error, FailedVersion, ModelList, ModelVersions, ReloadReport
+from service.schemas import DefaultModel, Error, FailedVersion, ModelList, ModelVersions, ReloadReport
+from service.settings import Settings
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -35,8 +41,10 @@ def _loaded(registry: Registry, name: str, version: int) -> Generator:
 async def list_models(registry: RegistryDep) -> ModelList:
     """List the loaded models and versions, the default model and the versions that failed to load."""
     models, failed = registry.snapshot()
+    key = registry.default_key()
     return ModelList(
         default=registry.default_name(),
+        default_version=key[1] if key else None,
         models=[
             ModelVersions(
                 name=name, versions=sorted(versions), latest=max(versions), precision=versions[max(versions)].precision
@@ -47,7 +55,7 @@ async def list_models(registry: RegistryDep) -> ModelList:
     )
 
 
-@router.post("/reload", response_model=ReloadReport)
+@router.post("/reload", response_model=ReloadReport, responses=AUTH_RESPONSES)
 async def reload_models(_admin: AdminDep, registry: RegistryDep) -> ReloadReport:
     """Rescan the store now: load and warm up new versions, skip broken ones, drop vanished ones."""
     report = await run_in_threadpool(registry.rescan)
@@ -79,3 +87,56 @@ async def read_samples(name: NameParam, version: VersionParam, registry: Registr
     if not path.is_file():
         raise HTTPException(404, f"model {name!r} version {version} has no samples.png")
     return FileResponse(path, media_type="image/png")
+
+
+_WRITES = {
+    **AUTH_RESPONSES,
+    404: {"model": Error, "description": "no such loaded version"},
+    409: {"model": Error, "description": "read-only replica, or (delete) the version is the default"},
+}
+
+
+def _writable(settings: Settings) -> None:
+    if not settings.models_writable:
+        raise HTTPException(409, f"{settings.models_dir} is read-only on this replica: do this on the primary")
+
+
+@router.post("/{name}/{version}/activate", response_model=DefaultModel, responses=_WRITES)
+async def activate_model(
+    _admin: AdminDep, name: NameParam, version: VersionParam, registry: RegistryDep, settings: SettingsDep
+) -> DefaultModel:
+    """Make a loaded version the default model (kept in the data dir: it survives restarts)."""
+    _writable(settings)
+    _loaded(registry, name, version)
+    await run_in_threadpool(registry.activate, name, version)
+    return DefaultModel(model=name, version=version)
+
+
+@router.delete("/{name}/{version}", status_code=204, response_class=Response, responses=_WRITES)
+async def delete_model(
+    _admin: AdminDep, name: NameParam, version: VersionParam, registry: RegistryDep, settings: SettingsDep
+) -> Response:
+    """Remove a version that is not the default from the store (and unload it)."""
+    _writable(settings)
+    models, failed = registry.snapshot()
+    # Only versions the scanner found (loaded or failed): their names came from the directory itself.
+    if version not in models.get(name, {}) and not any((f.name, f.version) == (name, version) for f in failed):
+        raise HTTPException(404, f"model {name!r} has no version {version} in the store")
+    pinned = (registry.default_model, registry.default_version)
+    if (name, version) in (registry.default_key(), pinned):
+        raise HTTPException(409, f"{name}/{version} is the default model: activate another version first")
+    await run_in_threadpool(_remove_version, registry, name, version)
+    return Response(status_code=204)
+
+
+def _remove_version(registry: Registry, name: str, version: int) -> None:
+    # Renamed out of the scanner's sight first (it skips non-integer names), so no scan reloads it midway.
+    source = registry.root / name / str(version)
+    doomed = source.with_name(f".deleting-{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(source, doomed)
+    except FileNotFoundError:  # already gone from the disk
+        registry.unload(name, version)
+        return
+    registry.unload(name, version)
+    shutil.rmtree(doomed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -24,17 +25,24 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 
+API_KEY = "test-admin-key"
+ADMIN = {"Authorization": f"Bearer {API_KEY}"}  # headers of an admin request
+_DATA_ROOT: list[Path] = []  # where make_settings puts each app's own data dir
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _no_service_environment() -> Iterator[None]:
+def _no_service_environment(tmp_path_factory) -> Iterator[None]:
     """The developer's MICROGAN_* variables must not leak into the apps under test."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("MICROGAN_")}
+    _DATA_ROOT.append(tmp_path_factory.mktemp("data-dirs"))
     yield
     os.environ.update(saved)
 
 
 def make_settings(store: Path, **overrides) -> Settings:
-    """Test settings; an override of None leaves that field unset (its built-in default)."""
+    """Test settings (a fresh data dir, the admin key API_KEY); an override of None leaves that field unset."""
     values = dict(models_dir=store, default_model="tiny", reload_interval=0, max_batch=8, max_delay_ms=2.0)
+    values.update(api_key=API_KEY, data_dir=Path(tempfile.mkdtemp(dir=_DATA_ROOT[0])))
     values.update(overrides)
     return Settings(_env_file=None, **{k: v for k, v in values.items() if v is not None})
 
@@ -64,6 +72,20 @@ def wait_until(predicate, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.01)
+
+
+def wait_job(client, job_id: str, until, timeout: float = 300, poll: float = 0.1) -> dict:
+    """Poll GET /train/{id} (through a TestClient or an httpx.Client) until `until(job)`; the job."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/train/{job_id}").json()
+        if until(job):
+            return job
+        if job["state"] in ("succeeded", "failed", "cancelled", "interrupted"):
+            raise AssertionError(f"job ended {job['state']} before the awaited condition: {job}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job condition not met within {timeout} s: {job}")
+        time.sleep(poll)
 
 
 def copy_store(source: Path, target: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from tests.service.conftest import make_settings, serve, wait_ready
+from tests.service.conftest import ADMIN, make_settings, serve, wait_ready
 
 
 def test_ready_only_once_the_default_model_is_loaded(tiny_store, tmp_path):
@@ -12,16 +12,16 @@ def test_ready_only_once_the_default_model_is_loaded(tiny_store, tmp_path):
     store.mkdir()
     with serve(make_settings(store)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
-        client.post("/models/reload")  # waits for the lifespan's first scan too
+        client.post("/models/reload", headers=ADMIN)  # waits for the lifespan's first scan too
         response = client.get("/readyz")
         assert response.status_code == 503 and response.headers["retry-after"]
         assert "'tiny'" in response.json()["detail"]
         generate = client.post("/generate?seed=1")
         assert generate.status_code == 503 and "'tiny'" in generate.json()["detail"]
-        assert client.get("/models").json() == {"default": None, "models": [], "failed": []}
+        assert client.get("/models").json() == {"default": None, "default_version": None, "models": [], "failed": []}
 
         shutil.copytree(tiny_store / "tiny", store / "tiny")
-        assert client.post("/models/reload").json()["loaded"] == ["tiny/1"]
+        assert client.post("/models/reload", headers=ADMIN).json()["loaded"] == ["tiny/1"]
         ready = {"status": "ready", "model": "tiny", "version": 1, "precision": "float32"}
         assert client.get("/readyz").json() == ready
         assert client.post("/generate?seed=1").status_code == 200
@@ -37,7 +37,7 @@ def test_unset_default_falls_back_to_the_only_model(tiny_store):
 
 def test_explicit_missing_default_is_not_ready(tiny_store):
     with serve(make_settings(tiny_store, default_model="voronoi64")) as client:
-        client.post("/models/reload")
+        client.post("/models/reload", headers=ADMIN)
         response = client.get("/readyz")
         assert response.status_code == 503
         assert "'voronoi64'" in response.json()["detail"] and "tiny" in response.json()["detail"]

@@ -1,0 +1,272 @@
+"""Training jobs over HTTP: submit, list, watch (JSON, Server-Sent Events, images), cancel, resume, delete.
+
+curl -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' localhost:8000/train \\
+     -d '{"dataset": {"synthetic": {"count": 2000, "seed": 3}}, "preset": "tiny", "model": "custom"}'
+curl localhost:8000/train/<id>
+curl -N localhost:8000/train/<id>/events
+curl -X POST -H "Authorization: Bearer $KEY" localhost:8000/train/<id>/cancel
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from service import schemas
+from service.datasets import DatasetNotFound
+from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, JobsDep, SettingsDep
+from service.jobs import FINISHED, ConfigRejected, Job, JobConflict, JobManager, JobNotFound
+from service.runs import latest_frame, read_progress, tail_lines
+from service.schemas import Error
+
+router = APIRouter(prefix="/train", tags=["jobs"])
+
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", description="job id")]
+EVENT_POLL_S = 0.5  # how often the event stream looks at the run
+KEEPALIVE_S = 15.0  # a comment line at least this often, so proxies keep the stream open
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Error, "description": "no such job (or nothing of that kind yet)"}
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Error, "description": "the job's state does not allow it"}}
+_PNG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+    **_NOT_FOUND,
+}
+
+
+def _get(jobs: JobManager, job_id: str) -> Job:
+    try:
+        return jobs.get(job_id)
+    except JobNotFound as error:
+        raise HTTPException(404, str(error)) from None
+
+
+def _view(jobs: JobManager, job: Job, log_tail: bool = True) -> schemas.Job:
+    base = f"/train/{job.id}"
+    return schemas.Job.model_validate(
+        {
+            "id": job.id,
+            "state": job.state,
+            "phase": job.phase,
+            "created": job.created,
+            "started": job.started,
+            "finished": job.finished,
+            "history": job.history,
+            "dataset": job.spec["dataset"],
+            "preset": job.spec["preset"],
+            "config": job.spec["config"],
+            "resolved_config": job.config,
+            "model": job.spec["model"],
+            "activate": job.spec["activate"],
+            "cancel_requested": job.cancel_requested,
+            "progress": read_progress(jobs.run_dir(job)),
+            "exported": job.exported if job.state == "succeeded" else None,
+            "exit_status": job.exit_status,
+            "error": job.error,
+            "log_tail": tail_lines(jobs.log_path(job)) if log_tail else None,
+            "links": {
+                "self": base,
+                "events": f"{base}/events",
+                "preview": f"{base}/preview.png",
+                "animation": f"{base}/animation.gif",
+                "losses": f"{base}/losses.png",
+                "cancel": f"{base}/cancel",
+                "resume": f"{base}/resume",
+            },
+        }
+    )
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own validation errors."""
+    return RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}])
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=schemas.Job,
+    responses={
+        400: {"model": Error, "description": "the body is not JSON"},
+        **AUTH_RESPONSES,
+        409: {"model": Error, "description": "read-only replica, or not the jobs' owner"},
+    },
+)
+def create_job(
+    _admin: AdminDep,
+    body: schemas.TrainRequest,
+    jobs: JobsDep,
+    datasets: DatasetsDep,
+    settings: SettingsDep,
+    response: Response,
+) -> schemas.Job:
+    """Queue a training job: train on a dataset, export the generator, optionally make it the default."""
+    if not settings.models_writable:
+        raise HTTPException(409, f"{settings.models_dir} is read-only on this replica: train on the primary")
+    if isinstance(body.dataset, str):
+        try:
+            data_path = datasets.path(body.dataset)
+        except DatasetNotFound as error:
+            raise _invalid("dataset", str(error)) from None
+        dataset: str | dict = body.dataset
+    else:
+        data_path, dataset = None, json.loads(body.dataset.model_dump_json())
+    spec = {"dataset": dataset, "preset": body.preset, "config": body.config, "model": body.model}
+    try:
+        job = jobs.submit({**spec, "activate": body.activate}, data_path)
+    except ConfigRejected as error:
+        raise _invalid("config", str(error)) from None
+    except JobConflict as error:
+        raise HTTPException(409, str(error)) from None
+    response.headers["Location"] = f"/train/{job.id}"
+    return _view(jobs, job)
+
+
+@router.get("", response_model=list[schemas.Job])
+def list_jobs(jobs: JobsDep) -> list[schemas.Job]:
+    """All jobs, newest first (without log tails)."""
+    return [_view(jobs, job, log_tail=False) for job in jobs.newest_first()]
+
+
+@router.get("/{job_id}", response_model=schemas.Job, responses=_NOT_FOUND)
+def read_job(job_id: JobId, jobs: JobsDep) -> schemas.Job:
+    """A job: state and its history, progress, the exported version, or the error and the log's tail."""
+    return _view(jobs, _get(jobs, job_id))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`progress` events (JSON: id, state, phase, progress) whenever they change, then one "
+            "`end` event with the whole job when it has ended",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **_NOT_FOUND,
+    },
+)
+async def stream_job_events(job_id: JobId, jobs: JobsDep) -> StreamingResponse:
+    """Server-Sent Events of the job's progress until it ends."""
+    await run_in_threadpool(_get, jobs, job_id)
+    return StreamingResponse(
+        _events(jobs, job_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+async def _events(jobs: JobManager, job_id: str) -> AsyncIterator[str]:
+    last, quiet = None, 0.0
+    while True:
+        try:
+            job = await run_in_threadpool(jobs.get, job_id)
+        except JobNotFound:
+            yield _sse("end", {"id": job_id, "state": "deleted"})
+            return
+        if job.state in FINISHED:
+            view = await run_in_threadpool(_view, jobs, job)
+            yield _sse("end", view.model_dump())
+            return
+        progress = await run_in_threadpool(read_progress, jobs.run_dir(job))
+        payload = {"id": job.id, "state": job.state, "phase": job.phase, "progress": progress}
+        if payload != last:
+            yield _sse("progress", payload)
+            last, quiet = payload, 0.0
+        elif quiet >= KEEPALIVE_S:
+            yield ": keep-alive\n\n"
+            quiet = 0.0
+        await asyncio.sleep(EVENT_POLL_S)
+        quiet += EVENT_POLL_S
+
+
+@router.get("/{job_id}/preview.png", response_class=FileResponse, responses=_PNG)
+def read_job_preview(job_id: JobId, jobs: JobsDep) -> FileResponse:
+    """The latest preview frame: a 4x4 grid from the run's fixed latent grid."""
+    frame = latest_frame(jobs.run_dir(_get(jobs, job_id)))
+    if frame is None:
+        raise HTTPException(404, "no preview frame yet")
+    return FileResponse(frame, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/{job_id}/animation.gif",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}}, **_NOT_FOUND},
+)
+def read_job_animation(job_id: JobId, jobs: JobsDep) -> FileResponse:
+    """The preview frames so far as an animated GIF."""
+    gif = jobs.animation(_get(jobs, job_id))
+    if gif is None:
+        raise HTTPException(404, "no preview frame yet")
+    return FileResponse(gif, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{job_id}/losses.png", response_class=FileResponse, responses=_PNG)
+def read_job_losses(job_id: JobId, jobs: JobsDep) -> FileResponse:
+    """The loss curves, plotted when the training ends."""
+    path = jobs.run_dir(_get(jobs, job_id)) / "losses.png"
+    if not path.is_file():
+        raise HTTPException(404, "losses.png is written when the training ends")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=schemas.Job,
+    responses={**AUTH_RESPONSES, **_NOT_FOUND, **_CONFLICT},
+)
+def cancel_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> schemas.Job:
+    """Cancel: a queued job at once; a running one gets SIGTERM, checkpoints, and ends cancelled."""
+    try:
+        return _view(jobs, jobs.cancel(job_id))
+    except JobNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except JobConflict as error:
+        raise HTTPException(409, str(error)) from None
+
+
+@router.post(
+    "/{job_id}/resume",
+    status_code=202,
+    response_model=schemas.Job,
+    responses={**AUTH_RESPONSES, **_NOT_FOUND, **_CONFLICT},
+)
+def resume_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> schemas.Job:
+    """Queue an interrupted, cancelled or failed job again: it continues from its last checkpoint."""
+    try:
+        return _view(jobs, jobs.resume(job_id))
+    except JobNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except JobConflict as error:
+        raise HTTPException(409, str(error)) from None
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    responses={**AUTH_RESPONSES, **_NOT_FOUND, **_CONFLICT},
+)
+def delete_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> Response:
+    """Remove a finished job and its run directory."""
+    try:
+        jobs.delete(job_id)
+    except JobNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except JobConflict as error:
+        raise HTTPException(409, str(error)) from None
+    return Response(status_code=204)
