@@ -125,3 +125,20 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float, describe=lam
             pass
         assert time.monotonic() < deadline, f"not ready within {timeout} s: {describe()}"
         time.sleep(0.25)
+
+
+def start_service(log: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+    """`python -m service` on a free loopback port, settings given as MICROGAN_<NAME> values.
+
+    Only the given settings apply (none is inherited from the caller's environment); output goes to
+    `log`, the working directory is its folder. Returns the process and its base URL.
+    """
+    port = free_port()
+    env = {k: v for k, v in ENV.items() if not k.startswith("MICROGAN_")}
+    env.update({f"MICROGAN_{name.upper()}": value for name, value in settings.items()})
+    env.update(MICROGAN_HOST="127.0.0.1", MICROGAN_PORT=str(port))
+    with open(log, "a") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"], cwd=log.parent, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    return process, f"http://127.0.0.1:{port}"

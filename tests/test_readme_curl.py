@@ -19,7 +19,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ENV, ROOT, free_port, wait_ready
+from tests.conftest import ROOT, start_service, wait_ready
 from tests.service.test_jobs import reaping_trainers
 
 API_KEY = "readme-admin-key"
@@ -127,25 +126,19 @@ def live(tmp_path_factory, tiny_store: Path, synthetic_zip: Path) -> Iterator[Li
     work.mkdir()
     shutil.copy(synthetic_zip, work / "micrographs.zip")
 
-    port = free_port()
-    env = {k: v for k, v in ENV.items() if not k.startswith("MICROGAN_")}
-    env.update(
-        MICROGAN_HOST="127.0.0.1",
-        MICROGAN_PORT=str(port),
-        MICROGAN_MODELS_DIR=str(store),
-        MICROGAN_DATA_DIR=str(data_dir),
-        MICROGAN_API_KEY=API_KEY,
-        MICROGAN_RELOAD_INTERVAL="0",
-        MICROGAN_TRAIN_THREADS="1",  # a shared machine
-        MICROGAN_JOB_STOP_TIMEOUT_S="20",
-    )
     log = root / "service.log"
     with reaping_trainers(data_dir):
-        with open(log, "w") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "service"], cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT
-            )
-        live = Live(f"http://127.0.0.1:{port}", work)
+        # MICROGAN_TRAIN_THREADS: trainers on a shared machine take one core.
+        process, url = start_service(
+            log,
+            models_dir=str(store),
+            data_dir=str(data_dir),
+            api_key=API_KEY,
+            reload_interval="0",
+            train_threads="1",
+            job_stop_timeout_s="20",
+        )
+        live = Live(url, work)
         try:
             wait_ready(live.url, process, 120, describe=log.read_text)
             yield live

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import ENV, ROOT, free_port
+from tests.conftest import start_service
 from tests.service.conftest import ADMIN, API_KEY, make_settings, serve, wait_job
 
 SYNTHETIC = {"synthetic": {"count": 256, "seed": 3}}
@@ -164,23 +163,10 @@ def test_unknown_job_is_404(client):
 @contextmanager
 def live_service(data_dir: Path, store: Path, log: Path) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
     """`python -m service` on a free loopback port, healthy; SIGTERMed at the end if still running."""
-    port = free_port()
-    env = {k: v for k, v in ENV.items() if not k.startswith("MICROGAN_")}
-    env.update(
-        MICROGAN_HOST="127.0.0.1",
-        MICROGAN_PORT=str(port),
-        MICROGAN_MODELS_DIR=str(store),
-        MICROGAN_DATA_DIR=str(data_dir),
-        MICROGAN_API_KEY=API_KEY,
-        MICROGAN_DEFAULT_MODEL="custom",
-        MICROGAN_RELOAD_INTERVAL="0",
-        PYTHONPATH=str(ROOT),
+    process, url = start_service(
+        log, models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, default_model="custom", reload_interval="0"
     )
-    with open(log, "a") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=log.parent, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=ADMIN, timeout=30)
+    client = httpx.Client(base_url=url, headers=ADMIN, timeout=30)
     try:
         deadline = time.monotonic() + 90
         while True:
