@@ -75,6 +75,13 @@ def naive_app(model_path: Path):
         body = archive.begin() + archive.add(np.asarray(images)) + archive.end()
         return Response(body, media_type="application/zip")
 
+    fixed = formats.png(np.zeros((1, 64, 64), np.uint8))
+
+    @app.post("/http-floor")
+    def http_floor(n: int = Query(1, ge=1, le=1), seed: int = Query(0, ge=0)) -> Response:
+        """No model at all: what FastAPI and the load client cost per request on this machine."""
+        return Response(fixed, media_type="image/png")
+
     return app
 
 
@@ -118,8 +125,10 @@ class Connection:
             self.writer = None
 
 
-async def load(port: int, n: int, concurrency: int, duration: float, max_requests: int) -> dict:
-    """Closed loop: `concurrency` clients each POST /generate?n= with random seeds until time or count run out."""
+async def load(
+    port: int, n: int, concurrency: int, duration: float, max_requests: int, route: str = "/generate"
+) -> dict:
+    """Closed loop: `concurrency` clients each POST route?n= with random seeds until time or count run out."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
     started = time.perf_counter()
@@ -128,12 +137,12 @@ async def load(port: int, n: int, concurrency: int, duration: float, max_request
     async def client(seed_base: int) -> None:
         connection = Connection(port)
         try:
-            await connection.post(f"/generate?n={n}&seed={seed_base}")  # warm the connection, not timed
+            await connection.post(f"{route}?n={n}&seed={seed_base}")  # warm the connection, not timed
             while budget[0] > 0 and time.perf_counter() - started < duration:
                 budget[0] -= 1
                 t0 = time.perf_counter()
                 try:
-                    status, _ = await connection.post(f"/generate?n={n}&seed={random.randrange(2**62)}")
+                    status, _ = await connection.post(f"{route}?n={n}&seed={random.randrange(2**62)}")
                 except (OSError, asyncio.IncompleteReadError) as error:
                     errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
                     await connection.close()
@@ -272,6 +281,10 @@ def main() -> int:
     parser.add_argument("--max-requests", type=int, default=3000, help="requests per load cell at most")
     parser.add_argument("--max-batch", type=int, help="MICROGAN_MAX_BATCH (default: the service's default)")
     parser.add_argument("--max-delay-ms", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, help="MICROGAN_BATCH_WORKERS (default: the service's default)")
+    parser.add_argument(
+        "--cells", help="load cells as NxC,... (default: all of n=1,32 x c=1,8,32; targets need 32x8 and 1x32)"
+    )
     parser.add_argument("--no-pad", action="store_true", help="MICROGAN_PAD_BATCHES=false (passes of any size)")
     parser.add_argument("--naive-server", type=Path, help=argparse.SUPPRESS)  # internal: serve the baseline
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -283,6 +296,9 @@ def main() -> int:
         uvicorn.run(naive_app(args.naive_server), host="127.0.0.1", port=args.port, log_level="warning")
         return 0
 
+    plan = [tuple(int(x) for x in cell.split("x")) for cell in args.cells.split(",")] if args.cells else CELLS
+    if not {(32, 8), (1, 32)} <= set(plan):
+        parser.error("--cells must include 32x8 and 1x32 (the targets' cells)")
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
@@ -319,6 +335,7 @@ def main() -> int:
             "MICROGAN_MAX_BATCH": str(max_batch),
             "MICROGAN_MAX_DELAY_MS": str(args.max_delay_ms),
             "MICROGAN_PAD_BATCHES": str(not args.no_pad).lower(),
+            "MICROGAN_BATCH_WORKERS": str(args.workers or Settings.model_fields["batch_workers"].default),
             "MICROGAN_RELOAD_INTERVAL": "0",
             "MICROGAN_LOG_LEVEL": "warning",
             "MICROGAN_QUEUE_LIMIT": "8192",
@@ -331,7 +348,7 @@ def main() -> int:
             # The naive app loads its model before it listens, so any answer (a 404) means ready.
             naive = start(naive_argv, env, naive_port, work / "naive.log", b"HTTP/1.1")
             try:
-                for n, c in CELLS:
+                for n, c in plan:
                     if (n, c) == (32, 8):
                         nearby_bare.append(forward_rate(model, best, seconds=2.0))
                     for label, process, port in (("service", service, service_port), ("naive", naive, naive_port)):
@@ -341,6 +358,7 @@ def main() -> int:
                         results[label].append(result)
                     if (n, c) == (32, 8):
                         nearby_bare.append(forward_rate(model, best, seconds=2.0))
+                http_floor = asyncio.run(load(naive_port, 1, 32, args.duration, args.max_requests, "/http-floor"))
             finally:
                 stop(naive)
         finally:
@@ -371,6 +389,15 @@ def main() -> int:
     # and a naive endpoint that achieves the bare batch-1 rate is as fast as it can be: their quotient
     # is what batching can gain on this machine at most (HTTP overheads aside).
     print(f"most batching can gain here: bare best / bare batch 1 = {rates[best] / rates[1]:.2f}x")
+    # n=1 at c=32 needs a forward share and an HTTP request per image, both from the same CPUs: even
+    # with perfect batching and nothing else to do, the service cannot beat 1 / (1/forward + 1/HTTP).
+    http_rate = http_floor["images_per_s"]
+    ceiling = 1 / (1 / bare_best + 1 / http_rate)
+    print(
+        f"HTTP alone (FastAPI returning a fixed PNG to this client, c=32): {http_rate:.0f} requests/s; "
+        f"n=1 ceiling here 1/(1/{bare_best:.0f} + 1/{http_rate:.0f}) = {ceiling:.0f} images/s "
+        f"= {ceiling / cell[('naive', 1, 32)]['images_per_s']:.2f}x naive"
+    )
     # CPU per image is what a saturated machine is short of; unlike images/s, it hardly depends on how
     # much of the CPU other processes take, so it shows the service's overhead when the machine is shared.
     service_cpu = cell[("service", 32, 8)]["cpu_ms"] / 1000

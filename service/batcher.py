@@ -1,4 +1,4 @@
-"""The micro-batcher: merges concurrent requests into fixed-shape forward passes on one worker thread.
+"""The micro-batcher: merges concurrent requests into fixed-shape forward passes on worker threads.
 
     >>> import asyncio, numpy as np
     >>> from service.batcher import Batcher
@@ -16,13 +16,16 @@
     (20, 64, 64)
     >>> batcher.stop()
 
-Inference never runs on the event loop: one worker thread takes requests from a FIFO queue and runs
-forward passes of at most `block` images. It starts a pass when a block's worth of images for one
-model is waiting or when the oldest waiting request has waited `max_delay` seconds; a request larger
-than the room left is split across passes. With `pad` (the default) every pass is padded to `block`
-rows, so every pass has the same shape: kernel selection then never depends on load, and an image is
-the same bytes whatever it was batched with (tests/service/test_generate.py checks this). Without
-it a lone request costs one image's compute instead of a block's.
+Inference never runs on the event loop: `workers` threads take requests from one FIFO queue and run
+forward passes of at most `block` images (TensorFlow releases the GIL while it computes, so passes
+overlap with each other and with the Python work around them). A pass starts as soon as a block's
+worth of images for one model is waiting; a partial pass starts once the oldest request has waited
+`max_delay` seconds and no other pass is running, so under load blocks fill up instead of idle
+workers computing padding. A request larger than the room left is split across passes. With `pad`
+(the default) every pass is padded to `block` rows, so every pass has the same shape: kernel
+selection then never depends on load, and an image is the same bytes whatever it was batched with
+(tests/service/test_generate.py checks this). Without it a lone request costs one image's compute
+instead of a block's. With `encode`, the worker that completes a chunk also encodes it (PNGs).
 
 Admission is by images: `open` reserves n images and raises QueueFull when more than `queue_limit`
 would be waiting; the route turns that into 503 + Retry-After, so memory stays bounded under load.
@@ -35,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -47,6 +51,7 @@ from service.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Model = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (seeds, indices) -> uint8 (B, 64, 64)
+Encode = Callable[[np.ndarray], object]  # uint8 (k, 64, 64) -> what the stream yields instead (e.g. PNGs)
 
 
 class QueueFull(RuntimeError):
@@ -56,10 +61,11 @@ class QueueFull(RuntimeError):
 class _Job:
     """A contiguous run of images of one seed, filled pass by pass."""
 
-    __slots__ = ("model", "seeds", "indices", "out", "taken", "filled", "future", "enqueued")
+    __slots__ = ("model", "encode", "seeds", "indices", "out", "taken", "filled", "future", "enqueued")
 
-    def __init__(self, model: Model, seed: int, start: int, n: int) -> None:
+    def __init__(self, model: Model, seed: int, start: int, n: int, encode: Encode | None = None) -> None:
         self.model = model
+        self.encode = encode
         self.seeds = np.full(n, seed, np.int64)
         self.indices = np.arange(start, start + n, dtype=np.int64)
         self.out = np.empty((n, 64, 64), np.uint8)
@@ -74,12 +80,19 @@ class _Job:
 
 
 class Batcher:
-    """Admission (`open`) on the event loop, forward passes on one worker thread."""
+    """Admission (`open`) on the event loop, forward passes on worker threads."""
 
     def __init__(
-        self, block: int, max_delay: float, queue_limit: int, metrics: Metrics | None = None, pad: bool = True
+        self,
+        block: int,
+        max_delay: float,
+        queue_limit: int,
+        metrics: Metrics | None = None,
+        pad: bool = True,
+        workers: int = 1,
     ) -> None:
         self.block = block
+        self.workers = workers
         self.pad = pad
         self.max_delay = max_delay
         self.queue_limit = queue_limit
@@ -88,25 +101,35 @@ class Batcher:
         self._reserved = 0  # images accepted and not yet in a forward pass
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._in_flight = 0  # forward passes running
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="microgan-batcher", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"microgan-batcher-{i}", daemon=True) for i in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
     @property
     def depth(self) -> int:
         return self._reserved
 
-    def open(self, model: Model, seed: int, start: int, n: int, chunk: int | None = None) -> ImageStream:
-        """Reserve n images and return their stream of chunks; QueueFull when the queue has no room."""
+    def open(
+        self, model: Model, seed: int, start: int, n: int, chunk: int | None = None, encode: Encode | None = None
+    ) -> ImageStream:
+        """Reserve n images and return their stream of chunks; QueueFull when the queue has no room.
+
+        With `encode`, each chunk is passed through it on the worker thread that finished it, and the
+        stream yields what it returns: encoding then runs beside the next forward pass, off the event loop.
+        """
         with self._cond:
             if self._stopping:
                 raise QueueFull("the service is shutting down")
@@ -117,7 +140,7 @@ class Batcher:
                     f"{self._reserved} images queued; {n} more would exceed the limit of {self.queue_limit}"
                 )
             self._add_reserved(n)
-        return ImageStream(self, model, seed, start, n, chunk or 4 * self.block)
+        return ImageStream(self, model, seed, start, n, chunk or 4 * self.block, encode)
 
     # Called by ImageStream.
 
@@ -138,26 +161,35 @@ class Batcher:
         if self.metrics is not None:
             self.metrics.queue_depth.set(self._reserved)
 
-    # The worker thread.
+    # The worker threads.
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    self._fail_all()
-                    return
-                # Wait for a full block or the oldest request's deadline, whichever comes first.
-                deadline = self._queue[0].enqueued + self.max_delay
-                while not self._stopping and self._waiting_for(self._queue[0].model) < self.block:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._cond.wait(remaining)
-                pieces = self._take()
+                pieces = None
+                while pieces is None:
+                    while not self._queue and not self._stopping:
+                        self._cond.wait()
+                    if self._stopping:
+                        self._fail_all()
+                        return
+                    # A full block goes at once, to any free worker. A partial one goes when the oldest
+                    # request has waited max_delay and no pass is running: while one runs, more requests
+                    # arrive to fill the next, instead of a second worker computing padding beside it.
+                    oldest = self._queue[0]
+                    remaining = oldest.enqueued + self.max_delay - time.monotonic()
+                    if self._waiting_for(oldest.model) < self.block and (remaining > 0 or self._in_flight):
+                        self._cond.wait(remaining if remaining > 0 else None)
+                        continue
+                    pieces = self._take()
+                    self._in_flight += bool(pieces)
             if pieces:
-                self._forward(pieces)
+                try:
+                    self._forward(pieces)
+                finally:
+                    with self._cond:
+                        self._in_flight -= 1
+                        self._cond.notify_all()
 
     def _waiting_for(self, model: Model) -> int:
         return sum(job.waiting for job in self._queue if job.model is model)
@@ -210,7 +242,7 @@ class Batcher:
         except Exception as error:
             log.exception("forward pass failed (%s)", model)
             for job, _, _ in pieces:
-                if not job.future.done():
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
                     job.future.set_exception(error)
             return
         if self.metrics is not None:
@@ -219,14 +251,18 @@ class Batcher:
             name, version = getattr(model, "name", "?"), str(getattr(model, "version", "?"))
             self.metrics.images.labels(name, version).inc(row)
 
-        # Hand each job its rows; a job is done when all its images are.
-        row = 0
+        # Hand each job its rows; a job is done when all its images are (its pieces may be computed by
+        # different workers, so the count is kept under the lock).
+        row, done = 0, []
         for job, offset, count in pieces:
             job.out[offset : offset + count] = images[row : row + count]
             row += count
-            job.filled += count
-            if job.filled == len(job.seeds) and not job.future.done():
-                job.future.set_result(job.out)
+            with self._cond:
+                job.filled += count
+                if job.filled == len(job.seeds):
+                    done.append(job)
+        for job in done:
+            _finish(job)
 
     def _fail_all(self) -> None:
         for job in self._queue:
@@ -235,18 +271,40 @@ class Batcher:
         self._queue.clear()
 
 
+def _finish(job: _Job) -> None:
+    """Resolve a job whose images are all computed: its images, or their encoding made here."""
+    try:
+        result = job.out if job.encode is None else job.encode(job.out)
+    except Exception as error:
+        log.exception("encoding failed (%s)", job.encode)
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            job.future.set_exception(error)
+        return
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # already failed by another pass
+        job.future.set_result(result)
+
+
 class ImageStream:
-    """The chunks of one request, in order: an async iterator of uint8 (k, 64, 64) arrays.
+    """The chunks of one request, in order: an async iterator of uint8 (k, 64, 64) arrays (or their encodings).
 
     Keeps at most `prefetch` chunks submitted ahead of the consumer. Always close() it (the routes
     do so in a finally): that cancels what was not computed and returns its reservation.
     """
 
     def __init__(
-        self, batcher: Batcher, model: Model, seed: int, start: int, n: int, chunk: int, prefetch: int = 2
+        self,
+        batcher: Batcher,
+        model: Model,
+        seed: int,
+        start: int,
+        n: int,
+        chunk: int,
+        encode: Encode | None = None,
+        prefetch: int = 2,
     ) -> None:
         self._batcher = batcher
         self._model = model
+        self._encode = encode
         self._seed = seed
         self._next_start = start
         self._left = n  # images not yet submitted (still reserved)
@@ -258,7 +316,7 @@ class ImageStream:
     def __aiter__(self) -> ImageStream:
         return self
 
-    async def __anext__(self) -> np.ndarray:
+    async def __anext__(self) -> np.ndarray | object:
         self._fill()
         if not self._pending:
             raise StopAsyncIteration
@@ -267,13 +325,13 @@ class ImageStream:
         return await asyncio.wrap_future(future)
 
     async def collect(self) -> np.ndarray:
-        """All images at once (for formats that need them together)."""
+        """All images at once (for formats that need them together; only without `encode`)."""
         return np.concatenate([chunk async for chunk in self])
 
     def _fill(self) -> None:
         while not self._closed and self._left and len(self._pending) < self._prefetch:
             count = min(self._chunk, self._left)
-            job = _Job(self._model, self._seed, self._next_start, count)
+            job = _Job(self._model, self._seed, self._next_start, count, self._encode)
             self._batcher._submit(job)
             self._pending.append(job.future)
             self._next_start += count

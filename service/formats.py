@@ -76,6 +76,11 @@ def png(images: np.ndarray) -> bytes:
     return png_bytes(images[0])
 
 
+def pngs(images: np.ndarray) -> list[bytes]:
+    """One PNG per image (what the zip format stores; the batcher's workers run this)."""
+    return [png_bytes(image) for image in images]
+
+
 def grid_png(images: np.ndarray) -> bytes:
     return png_bytes(grid(images))
 
@@ -121,8 +126,12 @@ class ZipStream:
         return self._sink.take()
 
     def add(self, images: np.ndarray) -> bytes:
-        for image in images:
-            self._archive.writestr(_entry(self.batch.file_name(self._index)), png_bytes(image))
+        return self.add_pngs(pngs(images))
+
+    def add_pngs(self, encoded: list[bytes]) -> bytes:
+        """The next images, already encoded as PNGs (by `pngs`)."""
+        for data in encoded:
+            self._archive.writestr(_entry(self.batch.file_name(self._index)), data)
             self._index += 1
         return self._sink.take()
 

@@ -77,6 +77,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.queue_limit,
         app.state.metrics,
         pad=settings.pad_batches,
+        workers=settings.batch_workers,
     )
     app.state.registry, app.state.batcher = registry, batcher
     app.state.datasets = DatasetStore(settings.data_dir)

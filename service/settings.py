@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Micro-batching: concurrent requests share forward passes of up to max_batch images.
     max_batch: Annotated[int, Field(ge=1, le=8192)] = 16  # images per forward pass
     max_delay_ms: Annotated[float, Field(ge=0)] = 2.0  # longest wait for a pass to fill, ms
+    # Threads running forward passes: full blocks run side by side, and a pass is assembled, encoded and
+    # handed out while another computes (3 measured best on 2 cores: bench/serve.py --workers).
+    batch_workers: Annotated[int, Field(ge=1, le=64)] = 3
     queue_limit: Annotated[int, Field(ge=1)] = 4096  # images accepted but not yet computed; above it: 503
     # true: every pass is padded to max_batch rows, one fixed shape, so an image is bit-identical
     # whatever it is batched with. false: passes of any size up to max_batch, cheaper at low load

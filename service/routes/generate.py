@@ -82,8 +82,10 @@ async def create_images(
         seed = secrets.randbelow(MAX_INT64 + 1)
 
     batch = Batch(generator.name, generator.version, seed, start, n, generator.z_dim, generator.precision)
+    # png and zip are encoded by the batcher's workers, beside the next forward pass.
+    encode = formats.pngs if fmt in (Format.png, Format.zip) else None
     try:
-        stream = batcher.open(generator, seed, start, n)
+        stream = batcher.open(generator, seed, start, n, encode=encode)
     except QueueFull as error:
         raise HTTPException(
             503, f"busy, try again shortly ({error})", headers={"Retry-After": str(QUEUE_FULL_RETRY_S)}
@@ -100,12 +102,13 @@ async def create_images(
         return StreamingResponse(_streamed(fmt, batch, stream), media_type=MEDIA_TYPES[fmt], headers=headers)
 
     try:
+        if fmt is Format.png:
+            (body,) = await anext(stream)
+            return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
         images = await stream.collect()
     finally:
         stream.close()
-    if fmt is Format.png:
-        body = formats.png(images)  # one small PNG: cheaper here than a hop to a thread
-    elif fmt is Format.grid:
+    if fmt is Format.grid:
         body = await run_in_threadpool(formats.grid_png, images)
     else:
         body = await run_in_threadpool(_h5_with_labels, batch, images, labels)
@@ -128,8 +131,8 @@ async def _streamed(fmt: Format, batch: Batch, stream: ImageStream) -> AsyncIter
             return
         archive = formats.ZipStream(batch)
         yield archive.begin()
-        async for images in stream:
-            yield await run_in_threadpool(archive.add, images)
+        async for encoded in stream:
+            yield archive.add_pngs(encoded)
         yield archive.end()
     finally:
         stream.close()

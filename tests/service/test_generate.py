@@ -113,7 +113,9 @@ def test_concurrent_requests_merged_into_passes_give_the_one_at_a_time_images(ti
         dict(seed=s, n=n, start=st, format="npy")
         for s, n, st in [(1, 1, 0), (2, 3, 5), (3, 1, 9), (4, 12, 0), (5, 2, 1), (6, 1, 0), (7, 5, 3)]
     ]
-    with serve(make_settings(tiny_store, max_batch=8, max_delay_ms=50, pad_batches=pad)) as client:
+    # One worker: the gated first pass then holds back every later one until all are queued.
+    settings = make_settings(tiny_store, max_batch=8, max_delay_ms=50, pad_batches=pad, batch_workers=1)
+    with serve(settings) as client:
         wait_ready(client)
         alone = [images_of(generate(client, **r)) for r in requests]
 
@@ -153,6 +155,21 @@ def test_concurrent_requests_merged_into_passes_give_the_one_at_a_time_images(ti
             assert difference.max() <= 1 and np.mean(difference > 0) <= 0.001
 
 
+def test_several_workers_under_load_give_the_one_at_a_time_bytes(tiny_store):
+    """Passes of a small block on 3 workers, from 24 concurrent requests of mixed n, seeds and formats."""
+    shapes = [(1, "png"), (3, "zip"), (11, "npy"), (20, "zip")]
+    requests = [{"seed": i + 1, "n": shapes[i % 4][0], "start": i % 5, "format": shapes[i % 4][1]} for i in range(24)]
+    with serve(make_settings(tiny_store, max_batch=4, max_delay_ms=1, batch_workers=3)) as client:
+        wait_ready(client)
+        alone = [generate(client, **r).content for r in requests]
+        with ThreadPoolExecutor(len(requests)) as pool:
+            together = list(pool.map(lambda r: generate(client, **r).content, requests))
+        metrics = client.get("/metrics").text
+    assert together == alone
+    passes = [line for line in metrics.splitlines() if line.startswith("microgan_batch_size_count")]
+    assert passes and float(passes[0].split()[-1]) > 50  # many passes of 4 rows really ran
+
+
 @pytest.mark.parametrize(
     "query, status",
     [
@@ -185,7 +202,8 @@ def test_png_for_many_images_says_what_to_use(client):
 
 
 def test_full_queue_answers_503_with_retry_after(tiny_store):
-    with serve(make_settings(tiny_store, max_batch=8, max_n=8, queue_limit=8)) as client:
+    # One worker, held in its pass: the next request then waits in the queue.
+    with serve(make_settings(tiny_store, max_batch=8, max_n=8, queue_limit=8, batch_workers=1)) as client:
         wait_ready(client)
         real = client.app.state.registry.get("tiny", 1)
         gate, started = threading.Event(), threading.Event()
