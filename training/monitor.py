@@ -121,8 +121,26 @@ def write_gif(run_dir: Path, fps: float = 8.0, scale: int = 2) -> Path:
     return out
 
 
+def fidelity_history(run_dir: Path) -> list[tuple[int, dict]]:
+    """(step, figures) of every in-training evaluation in progress.jsonl, in order."""
+    path = run_dir / "progress.jsonl"
+    if not path.exists():
+        return []
+    history = []
+    with open(path) as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a crash
+                continue
+            if "fidelity" in record:
+                history.append((record["step"], record["fidelity"]))
+    return history
+
+
 def plot_losses(run_dir: Path) -> Path:
-    """losses.png from losses.csv: both losses, the Wasserstein estimate and the penalty."""
+    """losses.png from losses.csv: both losses, the Wasserstein estimate and the penalty; below them,
+    when the run evaluates as it trains, its fidelity score and share of defect-free samples."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,7 +151,10 @@ def plot_losses(run_dir: Path) -> Path:
     if not rows:
         raise UserError(f"{run_dir}: losses.csv has no rows yet")
     step = [int(r["step"]) for r in rows]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    history = fidelity_history(run_dir)
+    panels = 3 if history else 2
+    figure, axes = plt.subplots(panels, 1, figsize=(8, 3 * panels), sharex=True)
+    top, bottom = axes[0], axes[1]
     for key in ("d_loss", "g_loss"):
         top.plot(step, [float(r[key]) for r in rows], label=key)
     top.legend()
@@ -141,7 +162,16 @@ def plot_losses(run_dir: Path) -> Path:
     for key in ("wasserstein", "gp"):
         bottom.plot(step, [float(r[key]) for r in rows], label=key)
     bottom.legend()
-    bottom.set_xlabel("generator step")
+    if history:
+        score_axis = axes[2]
+        steps = [s for s, _ in history]
+        score_axis.plot(steps, [f["score"] for _, f in history], "o-", color="tab:red", label="fidelity score")
+        score_axis.set_ylabel("score (lower is better)", color="tab:red")
+        share_axis = score_axis.twinx()
+        share_axis.plot(steps, [f["defect_free_share"] for _, f in history], "s-", color="tab:green")
+        share_axis.set_ylabel("defect-free share", color="tab:green")
+        share_axis.set_ylim(0, 1.05)
+    axes[-1].set_xlabel("generator step")
     figure.tight_layout()
     out = run_dir / "losses.png"
     tmp = run_dir / ".losses.png.tmp"

@@ -15,6 +15,7 @@ from PIL import Image
 
 from tests.conftest import TINY_STEPS, run_cli, start_cli
 from training import checkpoint
+from training.monitor import fidelity_history
 
 PROGRESS_KEYS = {
     "time",
@@ -78,6 +79,8 @@ def test_train_tiny_run_writes_every_artifact(tiny_run):
     fidelity = [line for line in lines if "fidelity" in line]
     assert [line["step"] for line in fidelity] == [60, 120]
     assert (tiny_run / "checkpoints" / "best.npz").is_file()
+    assert [step for step, _ in fidelity_history(tiny_run)] == [60, 120]
+    assert Image.open(tiny_run / "losses.png").size == (640, 720)  # three panels: losses, W and GP, fidelity
     with open(tiny_run / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert int(rows[-1]["step"]) == TINY_STEPS
