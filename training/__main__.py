@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="best", help="best (default), latest or a step number")
     p.add_argument("--data", help="real data to evaluate the export against (fidelity on the card)")
     p.add_argument("--n", type=int, default=512, help="images per side for --data (default 512)")
+    p.add_argument(
+        "--weights",
+        choices=("ema", "raw"),
+        default="ema",
+        help="the generator's moving average (default, when the run keeps one) or its raw weights",
+    )
 
     p = commands.add_parser("evaluate", help="compare a model's samples with real data")
     p.add_argument("--model", required=True, help="an exported version directory, e.g. models_store/voronoi64/1")
@@ -167,7 +173,7 @@ def cmd_export(args) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
-    export(run_dir, Path(args.store), args.name, args.checkpoint, args.data, args.n)
+    export(run_dir, Path(args.store), args.name, args.checkpoint, args.data, args.n, args.weights)
     return 0
 
 

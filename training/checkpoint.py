@@ -1,10 +1,11 @@
 """Checkpoints for resuming: everything a run needs to continue exactly where it stopped.
 
-A checkpoint is one `checkpoints/ckpt-<step>.npz` holding the generator's and critic's weights, both
-optimizers' variables (Adam slots, iteration counters and, under mixed precision, the loss-scale
-state), the step and epoch, the fixed preview noise and the config that built the models. The data
-order and all noise are functions of (seed, step), so the step is the RNG state. Files are written
-to a temporary name and renamed, so a kill mid-write leaves the previous checkpoint intact.
+A checkpoint is one `checkpoints/ckpt-<step>.npz` holding the generator's and critic's weights, the
+generator's moving average (when the run keeps one; absent from older checkpoints), both optimizers'
+variables (Adam slots, iteration counters and, under mixed precision, the loss-scale state), the
+step and epoch, the fixed preview noise and the config that built the models. The data order and
+all noise are functions of (seed, step), so the step is the RNG state. Files are written to a
+temporary name and renamed, so a kill mid-write leaves the previous checkpoint intact.
 Checkpoints are for resuming; `training.export` turns one into a SavedModel for serving.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
-GROUPS = ("generator", "critic", "g_opt", "d_opt")
+GROUPS = ("generator", "critic", "g_opt", "d_opt", "generator_ema")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -47,7 +48,7 @@ def save(run_dir: Path, state: dict, keep: int) -> Path:
         "config": np.frombuffer(json.dumps(state["config"]).encode(), np.uint8),
     }
     for group in GROUPS:
-        for i, value in enumerate(state[group]):
+        for i, value in enumerate(state.get(group, ())):
             arrays[f"{group}/{i:04d}"] = value
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)

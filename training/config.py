@@ -39,6 +39,9 @@ class TrainConfig:
     cosine_decay: bool = True  # decay both learning rates to 0 over the run
     n_critic: int = 1  # critic steps per generator step
     gp_weight: float = 10.0  # gradient penalty weight (lambda)
+    # Frames, evaluation and export use an exponential moving average of the generator's weights
+    # (horizon about 1 / (1 - ema_decay) steps); 0 = the raw weights.
+    ema_decay: float = 0.999
     precision: str = "auto"  # auto | float32 | mixed_float16 (auto: mixed_float16 when a GPU is visible)
     seed: int = 0  # seeds initial weights, data order, noise and the preview grid
     deterministic: bool = False  # ask TensorFlow for deterministic ops (slower; bit-exact resumes)
@@ -166,7 +169,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("g_learning_rate", "d_learning_rate"):
         if not 0 < getattr(cfg, key) < 1:
             raise UserError(f"config key {key!r}: must be in (0, 1), got {getattr(cfg, key)}")
-    for key in ("beta_1", "beta_2"):
+    for key in ("beta_1", "beta_2", "ema_decay"):
         if not 0 <= getattr(cfg, key) < 1:
             raise UserError(f"config key {key!r}: must be in [0, 1), got {getattr(cfg, key)}")
     for key in ("g_filters", "d_filters"):

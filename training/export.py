@@ -3,6 +3,7 @@
     python -m training export --run-dir runs/cpu --store models_store --name voronoi64
     python -m training export --run-dir runs/cpu --store models_store --name voronoi64 \\
         --checkpoint latest --data data/test.zip
+    python -m training export --run-dir runs/cpu --name voronoi64 --weights raw   # not the moving average
 
 Writes `<store>/<name>/<N>/` (TF Serving's layout, N the next integer version) holding the float32
 SavedModel, `fp16/` (the same signatures computing in float16, for GPU serving), `model.json` (the
@@ -103,8 +104,20 @@ def _module(generator, z_dim: int):
     return Generator()
 
 
-def _save(path: Path, state: dict, precision: str) -> None:
-    """Build the generator under `precision` from the checkpoint's config and weights, and save it."""
+def pick_weights(state: dict, which: str) -> tuple[list, str]:
+    """The generator weights to export: the moving average ("ema", when the checkpoint has one) or "raw"."""
+    if which not in ("ema", "raw"):
+        raise UserError(f"--weights {which!r}: expected ema or raw")
+    if which == "ema" and state.get("generator_ema"):
+        decay = from_dict(state["config"]).ema_decay
+        return state["generator_ema"], f"ema (moving average, decay {decay})"
+    if which == "ema":
+        print("the checkpoint has no moving average of the generator: exporting its raw weights")
+    return state["generator"], "raw"
+
+
+def _save(path: Path, state: dict, weights: list, precision: str) -> None:
+    """Build the generator under `precision` from the checkpoint's config and these weights, and save it."""
     import keras
     import tensorflow as tf
 
@@ -117,7 +130,7 @@ def _save(path: Path, state: dict, precision: str) -> None:
         generator = build_generator(cfg)
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
-    generator.set_weights(state["generator"])
+    generator.set_weights(weights)
     module = _module(generator, cfg.z_noise_dim)
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve, "sample": module.sample})
 
@@ -142,7 +155,13 @@ def _run_fidelity(run_dir: Path) -> dict | None:
 
 
 def export(
-    run_dir: Path, store: Path, name: str, which: str = "best", data: str | None = None, eval_n: int = 512
+    run_dir: Path,
+    store: Path,
+    name: str,
+    which: str = "best",
+    data: str | None = None,
+    eval_n: int = 512,
+    weights: str = "ema",
 ) -> Path:
     import keras
     import tensorflow as tf
@@ -153,14 +172,15 @@ def export(
     if not name or "/" in name or name.startswith(".") or name.isdigit():
         raise UserError(f"--name {name!r}: expected a plain model name such as voronoi64")
     state, chosen = pick_checkpoint(run_dir, which)
-    print(f"exporting checkpoint {chosen}, step {state['step']}")
+    arrays, weights_used = pick_weights(state, weights)
+    print(f"exporting checkpoint {chosen}, step {state['step']}, {weights_used} weights")
     meta = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
     model_dir = store / name
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir))
     try:
-        _save(tmp, state, "float32")
-        _save(tmp / "fp16", state, "mixed_float16")
+        _save(tmp, state, arrays, "float32")
+        _save(tmp / "fp16", state, arrays, "mixed_float16")
 
         # Samples and fidelity come from the exported model itself, as the service will see it.
         loaded = tf.saved_model.load(str(tmp))
@@ -197,6 +217,7 @@ def export(
             "z_dim": cfg.z_noise_dim,
             "image_size": 64,
             "checkpoint": chosen,
+            "weights": weights_used,
             "steps": state["step"],
             "epochs": round(state["step"] / meta["steps_per_epoch"], 3) if meta.get("steps_per_epoch") else None,
             "dataset": {k: meta.get("data", {}).get(k) for k in ("fingerprint", "count", "path", "mapping")},

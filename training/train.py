@@ -158,28 +158,49 @@ def build(cfg: TrainConfig, strategy, mixed: bool, total_steps: int):
     return wgan
 
 
-def state_arrays(wgan) -> dict:
-    return {
+def build_average(cfg: TrainConfig, strategy, wgan):
+    """The generator's moving average (None when ema_decay is 0)."""
+    from training.models import build_generator
+    from training.wgan import WeightAverage
+
+    if not cfg.ema_decay:
+        return None
+    with strategy.scope():
+        return WeightAverage(wgan.generator, build_generator(cfg), cfg.ema_decay)
+
+
+def state_arrays(wgan, average=None) -> dict:
+    state = {
         "generator": [v.numpy() for v in wgan.generator.weights],
         "critic": [v.numpy() for v in wgan.critic.weights],
         "g_opt": [v.numpy() for v in wgan.g_optimizer.variables],
         "d_opt": [v.numpy() for v in wgan.d_optimizer.variables],
     }
+    if average is not None:
+        state["generator_ema"] = [v.numpy() for v in average.twin.weights]
+    return state
 
 
-def restore_arrays(wgan, state: dict) -> None:
+def restore_arrays(wgan, state: dict, average=None) -> None:
     targets = {
         "generator": wgan.generator.weights,
         "critic": wgan.critic.weights,
         "g_opt": wgan.g_optimizer.variables,
         "d_opt": wgan.d_optimizer.variables,
     }
+    if average is not None:
+        if state.get("generator_ema"):
+            targets["generator_ema"] = average.twin.weights
+        else:
+            print("the checkpoint has no moving average of the generator: it starts here")
     for group, variables in targets.items():
         arrays = state[group]
         if len(arrays) != len(variables) or any(v.shape != a.shape for v, a in zip(variables, arrays)):
             raise UserError(f"checkpoint {state.get('path')}: {group} does not match the model built from its config")
         for variable, array in zip(variables, arrays):
             variable.assign(array)
+    if average is not None and "generator_ema" not in targets:
+        average.reset()
 
 
 # The run.
@@ -286,12 +307,14 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     if cfg.deterministic:
         keras.utils.set_random_seed(cfg.seed)
     wgan = build(cfg, strategy, precision == "mixed_float16", total_steps)
+    average = build_average(cfg, strategy, wgan)
+    sampler = average.twin if average is not None else wgan.generator  # what frames and evaluation see
     step_fn = make_step(strategy, wgan)
 
     # Restore, or start fresh with the fixed preview grid and the reals frame.
     if resume:
         with strategy.scope():
-            restore_arrays(wgan, resume)
+            restore_arrays(wgan, resume, average)
         step, preview = resume["step"], resume["preview_noise"]
         print(f"resumed from {resume['path'].name} at step {step}/{total_steps}")
     else:
@@ -323,7 +346,7 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     )
 
     def preview_frame():
-        save_frame(run_dir, f"step_{step:07d}", wgan.generator(preview, training=False).numpy())
+        save_frame(run_dir, f"step_{step:07d}", sampler(preview, training=False).numpy())
 
     def save_checkpoint():
         return checkpoint.save(
@@ -333,7 +356,7 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
                 "epoch": step // steps_per_epoch,
                 "preview_noise": preview,
                 "config": to_dict(cfg),
-                **state_arrays(wgan),
+                **state_arrays(wgan, average),
             },
             keep=cfg.keep_checkpoints,
         )
@@ -354,6 +377,8 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     while step < total_steps and signals.received is None:
         out = step_fn(distribute(strategy, draw_batch(cfg, images, step, steps_per_epoch)))
         step += 1
+        if average is not None:
+            average.update(step)
         window_steps += 1
         for key, value in out.items():
             sums[key] = sums.get(key, 0.0) + float(value)
@@ -393,7 +418,7 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
                 from training.evaluate import reference_measures
 
                 reference = reference_measures(images, cfg.eval_samples, cfg.seed)
-            best = _evaluate(run_dir, wgan, reference, cfg, step, saved, best, progress)
+            best = _evaluate(run_dir, sampler, reference, cfg, step, saved, best, progress)
     bar.close()
 
     # Stop: on a signal checkpoint and exit 130/143; at the end write the GIF and the loss plot.
@@ -423,11 +448,11 @@ def _best_score(run_dir: Path) -> float:
     return json.loads(path.read_text())["score"] if path.exists() else math.inf
 
 
-def _evaluate(run_dir, wgan, reference, cfg, step, saved, best, progress) -> float:
+def _evaluate(run_dir, generator, reference, cfg, step, saved, best, progress) -> float:
     """In-training fidelity on a small batch; keep the checkpoint with the best (lowest) score."""
     from training.evaluate import quick_fidelity
 
-    figures = quick_fidelity(wgan.generator, reference, cfg.eval_samples, seed=cfg.seed + step)
+    figures = quick_fidelity(generator, reference, cfg.eval_samples, seed=cfg.seed + step)
     progress.fidelity(step, figures)
     print(f"fidelity at step {step}: score {figures['score']:.3f}")
     if figures["score"] < best:

@@ -105,8 +105,16 @@ def test_export_numbers_versions_and_uses_latest_or_step(tmp_path, tiny_run):
     run_cli(
         "training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--checkpoint", "110", check=True
     )
-    assert sorted(p.name for p in (store / "m").iterdir()) == ["1", "2"]
-    assert json.loads((store / "m" / "2" / "model.json").read_text())["steps"] == 110
+    run_cli(
+        "training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--weights", "raw", check=True
+    )
+    assert sorted(p.name for p in (store / "m").iterdir()) == ["1", "2", "3"]
+    cards = {v: json.loads((store / "m" / v / "model.json").read_text()) for v in ("1", "2", "3")}
+    assert cards["2"]["steps"] == 110
+    assert cards["1"]["weights"].startswith("ema") and cards["3"]["weights"] == "raw"
+    assert cards["1"]["steps"] == cards["3"]["steps"] == 120
+    # Same checkpoint, other weights: the moving average draws other images than the raw generator.
+    assert (store / "m" / "1" / "samples.png").read_bytes() != (store / "m" / "3" / "samples.png").read_bytes()
 
 
 @pytest.mark.parametrize(

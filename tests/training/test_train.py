@@ -80,6 +80,9 @@ def test_train_tiny_run_writes_every_artifact(tiny_run):
     assert [line["step"] for line in fidelity] == [60, 120]
     assert (tiny_run / "checkpoints" / "best.npz").is_file()
     assert [step for step, _ in fidelity_history(tiny_run)] == [60, 120]
+    state = checkpoint.latest(tiny_run)
+    assert [a.shape for a in state["generator_ema"]] == [a.shape for a in state["generator"]]
+    assert any(not np.array_equal(a, b) for a, b in zip(state["generator_ema"], state["generator"]))
     assert Image.open(tiny_run / "losses.png").size == (640, 720)  # three panels: losses, W and GP, fidelity
     with open(tiny_run / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -109,7 +112,13 @@ def test_train_dry_run_prints_resolved_config(tmp_path):
 
 @pytest.mark.parametrize(
     ("setting", "named"),
-    [("bogus=1", "bogus"), ("epochs=-3", "epochs"), ("precision=half", "precision"), ("g_filters=[8,8]", "g_filters")],
+    [
+        ("bogus=1", "bogus"),
+        ("epochs=-3", "epochs"),
+        ("precision=half", "precision"),
+        ("g_filters=[8,8]", "g_filters"),
+        ("ema_decay=1", "ema_decay"),
+    ],
 )
 def test_train_bad_config_exits_2_naming_the_key(tmp_path, synthetic_zip, setting, named):
     result = run_cli("training", "train", "--data", synthetic_zip, "--run-dir", tmp_path / "r", "--set", setting)

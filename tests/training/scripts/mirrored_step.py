@@ -2,10 +2,11 @@
 
     python tests/training/scripts/mirrored_step.py adam|sgd
 
-Both start from the same weights and see the same global batch; prints the largest weight
-difference between them and the largest weight change of a step. With SGD the update is
-proportional to the gradient, so a per-replica loss that is not divided by the replica count
-(a 2x gradient) shows; Adam hides a constant gradient scale, which is why both are run.
+Both start from the same weights and see the same global batch, then update the generator's moving
+average; prints the largest weight difference between them and the largest weight change of a
+step. With SGD the update is proportional to the gradient, so a per-replica loss that is not
+divided by the replica count (a 2x gradient) shows; Adam hides a constant gradient scale, which is
+why both are run.
 """
 
 import json
@@ -22,7 +23,15 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 
 from training.config import resolve  # noqa: E402
-from training.train import build, distribute, draw_batch, make_step, restore_arrays, state_arrays  # noqa: E402
+from training.train import (  # noqa: E402
+    build,
+    build_average,
+    distribute,
+    draw_batch,
+    make_step,
+    restore_arrays,
+    state_arrays,
+)
 
 cfg = resolve("tiny", overrides=["batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"])
 images = np.random.default_rng(0).choice([-1.0, 1.0], size=(64, 64, 64, 1), p=[0.85, 0.15]).astype(np.float32)
@@ -36,16 +45,19 @@ for name, strategy in (
         with strategy.scope():
             wgan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))
             wgan.build_optimizers()
+    average = build_average(cfg, strategy, wgan)
     if initial is None:
-        initial = state_arrays(wgan)
+        initial = state_arrays(wgan, average)
     else:
         with strategy.scope():
-            restore_arrays(wgan, initial)
+            restore_arrays(wgan, initial, average)
     out = make_step(strategy, wgan)(distribute(strategy, draw_batch(cfg, images, 0, 4)))
-    results[name] = (state_arrays(wgan), {k: float(v) for k, v in out.items()}, strategy.num_replicas_in_sync)
+    average.update(1)  # in cross-replica context, as the training loop does
+    state = state_arrays(wgan, average)
+    results[name] = (state, {k: float(v) for k, v in out.items()}, strategy.num_replicas_in_sync)
 
 (a, loss_a, _), (b, loss_b, replicas) = results["default"], results["mirrored"]
-groups = ("generator", "critic")
+groups = ("generator", "critic", "generator_ema")
 print(
     json.dumps(
         {

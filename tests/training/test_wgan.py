@@ -1,0 +1,36 @@
+"""The generator's moving average (training.wgan.WeightAverage), on a two-weight model."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from training.wgan import WeightAverage
+
+
+def _model(value: float) -> keras.Model:
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="zeros")])
+    model.set_weights([np.full((3, 2), value, np.float32), np.full(2, value, np.float32)])
+    return model
+
+
+def test_average_starts_at_the_model_and_follows_it_with_warmed_up_decay():
+    model, twin = _model(1.0), _model(-5.0)
+    average = WeightAverage(model, twin, decay=0.9)
+    assert all(np.array_equal(a, b) for a, b in zip(twin.get_weights(), model.get_weights()))
+
+    model.set_weights([np.full((3, 2), 3.0, np.float32), np.full(2, 3.0, np.float32)])
+    average.update(1)  # early: decay min(0.9, 2/11)
+    early = 2 / 11
+    assert twin.get_weights()[0][0, 0] == pytest.approx(early * 1.0 + (1 - early) * 3.0)
+    average.update(1000)  # late: the configured decay
+    expected = 0.9 * (early + (1 - early) * 3.0) + 0.1 * 3.0
+    assert np.allclose(twin.get_weights()[0], expected) and np.allclose(twin.get_weights()[1], expected)
+    assert np.all(model.get_weights()[0] == 3.0)  # the model itself is untouched
+
+
+def test_average_needs_a_twin_of_the_same_build():
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False)])
+    with pytest.raises(ValueError, match="architecture"):
+        WeightAverage(_model(1.0), other, decay=0.9)
