@@ -25,15 +25,12 @@ it is marked interrupted: never left running.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime
 import fcntl
 import json
 import logging
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -44,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from service.jobstore import Job, JobStore, now
 from service.runs import alive, error_line, exported_version, latest_frame, process_start, read_status
 
 log = logging.getLogger(__name__)
@@ -67,32 +65,6 @@ class ConfigRejected(ValueError):
     """The training CLI refused the preset or a config key (422); the message names it."""
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-@dataclasses.dataclass
-class Job:
-    id: str
-    created: str
-    state: str  # queued | running | succeeded | failed | cancelled | interrupted
-    spec: dict  # as submitted: dataset, preset, config, model, activate
-    data_path: str  # the dataset file the trainer reads
-    queued_at: float  # FIFO order (set again on resume)
-    config: dict | None = None  # the resolved training config (from the dry run)
-    # dataset | train | export | publish (rescan, activate): running now, or the last one run.
-    phase: str | None = None
-    pid: int | None = None  # of the running phase's process (its process group id too)
-    pid_start: int | None = None  # its start time, clock ticks since boot: tells a recycled pid apart
-    started: str | None = None
-    finished: str | None = None
-    exit_status: int | None = None
-    error: str | None = None
-    cancel_requested: bool = False
-    exported: dict | None = None  # {model, version, activated} on success
-    history: list[dict] = dataclasses.field(default_factory=list)  # {state, time, detail}
-
-
 class JobManager:
     def __init__(
         self,
@@ -114,7 +86,7 @@ class JobManager:
         # The children's environment: the service's, less the admin key (a trainer has no use for it).
         self.env = {k: v for k, v in os.environ.items() if k != "MICROGAN_API_KEY"}
         self.env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        self._db: sqlite3.Connection | None = None  # opened by start()
+        self._store: JobStore | None = None  # opened by start()
         self._lock = threading.RLock()  # guards the database and _procs
         self._procs: dict[str, subprocess.Popen] = {}  # the children this process started
         self._stopping = threading.Event()
@@ -127,11 +99,7 @@ class JobManager:
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.data_dir / "jobs.db", check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created TEXT, queued_at REAL, state TEXT, doc TEXT)"
-        )
+        self._store = JobStore(self.data_dir / "jobs.db")
         # One process runs the jobs of a data dir; another one sharing it (a replica) only reads them.
         self._lock_file = lock_file = open(self.data_dir / "jobs.lock", "a")
         try:
@@ -173,8 +141,8 @@ class JobManager:
                 publishing = [job for job in self._query("state = 'running'") if job.phase == "publish"]
             for job in publishing:
                 self._publish(job)
-        if self._db is not None:
-            self._db.close()
+        if self._store is not None:
+            self._store.close()
         if self._lock_file is not None:
             self._lock_file.close()  # releases the flock
 
@@ -265,7 +233,7 @@ class JobManager:
             doomed = self.root / f".deleting-{job_id}"
             if job_dir.exists():
                 os.rename(job_dir, doomed)  # the record and the directory go together
-            self._sql().execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            self._records().delete(job_id)
         shutil.rmtree(doomed, ignore_errors=True)
 
     def uses_dataset(self, dataset_id: str) -> bool:
@@ -492,16 +460,11 @@ class JobManager:
         self._save(job)
 
     def _save(self, job: Job) -> None:
-        doc = json.dumps(dataclasses.asdict(job))
-        self._sql().execute(
-            "INSERT OR REPLACE INTO jobs (id, created, queued_at, state, doc) VALUES (?, ?, ?, ?, ?)",
-            (job.id, job.created, job.queued_at, job.state, doc),
-        )
+        self._records().save(job)
 
     def _query(self, where: str, params: tuple = ()) -> list[Job]:
-        rows = self._sql().execute(f"SELECT doc FROM jobs WHERE {where}", params).fetchall()
-        return [Job(**json.loads(doc)) for (doc,) in rows]
+        return self._records().query(where, params)
 
-    def _sql(self) -> sqlite3.Connection:
-        assert self._db is not None, "JobManager.start() opens the database"
-        return self._db
+    def _records(self) -> JobStore:
+        assert self._store is not None, "JobManager.start() opens the job store"
+        return self._store

@@ -22,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from service import schemas
 from service.datasets import DatasetNotFound
 from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, JobsDep, SettingsDep
-from service.jobs import FINISHED, ConfigRejected, Job, JobConflict, JobManager, JobNotFound
+from service.jobs import FINISHED, ConfigRejected, JobConflict, JobManager, JobNotFound
+from service.jobstore import Job
 from service.runs import latest_frame, read_progress, tail_lines
 from service.schemas import Error
 
