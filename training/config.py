@@ -26,6 +26,9 @@ class TrainConfig:
     z_noise_dim: int = 100  # latent size
     g_base: int = 128  # channels of the generator's 4x4 dense map
     g_filters: tuple[int, int, int] = (128, 64, 32)  # generator conv widths at 8, 16, 32 px
+    # A conv of this width at 64 px before the output conv; 0 = the original arrangement, where the
+    # output conv follows the last upsampling directly (the image is then linear in 32 px features).
+    g_top: int = 0
     d_filters: tuple[int, int, int, int] = (32, 64, 128, 256)  # critic conv widths at 32, 16, 8, 4 px
     d_kernel: int = 4  # critic kernel size, px
     # Optimisation.
@@ -55,7 +58,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # latest checkpoints kept (the best one is kept apart)
 
 
-ARCHITECTURE_KEYS = ("z_noise_dim", "g_base", "g_filters", "d_filters", "d_kernel")
+ARCHITECTURE_KEYS = ("z_noise_dim", "g_base", "g_filters", "g_top", "d_filters", "d_kernel")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The original notebook's networks, exactly.
@@ -108,7 +111,7 @@ _POSITIVE = (
     "eval_samples",
     "keep_checkpoints",
 )
-_NON_NEGATIVE = ("total_steps", "threads", "eval_interval", "seed", "gp_weight")
+_NON_NEGATIVE = ("total_steps", "threads", "eval_interval", "seed", "gp_weight", "g_top")
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:

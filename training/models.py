@@ -25,7 +25,8 @@ def _init(seed: int, offset: int) -> keras.initializers.Initializer:
 
 
 def build_generator(cfg: TrainConfig) -> keras.Model:
-    """z -> Dense(4*4*g_base) -> [Up -> Conv3x3 -> LeakyReLU] x3 -> Up -> Conv3x3(1) -> tanh."""
+    """z -> Dense(4*4*g_base) -> [Up -> Conv3x3 -> LeakyReLU] x3 -> Up [-> Conv3x3(g_top) -> LeakyReLU]
+    -> Conv3x3(1) -> tanh."""
     z = keras.Input((cfg.z_noise_dim,), name="z")
     x = layers.Dense(4 * 4 * cfg.g_base, kernel_initializer=_init(cfg.seed, 0), name="project")(z)
     x = layers.Reshape((4, 4, cfg.g_base))(x)
@@ -34,6 +35,9 @@ def build_generator(cfg: TrainConfig) -> keras.Model:
         x = layers.Conv2D(width, 3, padding="same", kernel_initializer=_init(cfg.seed, i), name=f"conv{i}")(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.UpSampling2D(name="up4")(x)
+    if cfg.g_top:
+        x = layers.Conv2D(cfg.g_top, 3, padding="same", kernel_initializer=_init(cfg.seed, 5), name="conv_top")(x)
+        x = layers.LeakyReLU(0.2)(x)
     x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_init(cfg.seed, 4), name="conv_out")(x)
     images = layers.Activation("tanh", dtype="float32", name="images")(x)
     return keras.Model(z, images, name="generator")

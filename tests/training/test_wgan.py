@@ -1,4 +1,4 @@
-"""The generator's moving average (training.wgan.WeightAverage), on a two-weight model."""
+"""The generator's moving average (training.wgan.WeightAverage) and the optional top conv of the generator."""
 
 from __future__ import annotations
 
@@ -34,3 +34,16 @@ def test_average_needs_a_twin_of_the_same_build():
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False)])
     with pytest.raises(ValueError, match="architecture"):
         WeightAverage(_model(1.0), other, decay=0.9)
+
+
+def test_generator_top_conv_is_optional_and_keeps_the_original_arrangement_by_default():
+    from training.config import resolve
+    from training.models import build_generator
+
+    original = build_generator(resolve("tiny"))
+    topped = build_generator(resolve("tiny", overrides=["g_top=8"]))
+    names = {layer.name for layer in topped.layers}
+    assert "conv_top" in names and "conv_top" not in {layer.name for layer in original.layers}
+    assert topped.output_shape == original.output_shape == (None, 64, 64, 1)
+    # conv_top: 3x3 from the last width (8) to 8, and the output conv now reads 8 channels (as before).
+    assert topped.count_params() - original.count_params() == 3 * 3 * 8 * 8 + 8
