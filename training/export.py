@@ -143,15 +143,13 @@ def _next_version(model_dir: Path) -> int:
 
 
 def _run_fidelity(run_dir: Path) -> dict | None:
-    path = run_dir / "progress.jsonl"
-    if not path.exists():
+    from training.monitor import fidelity_history
+
+    history = fidelity_history(run_dir)
+    if not history:
         return None
-    lines = [json.loads(line) for line in path.read_text().splitlines() if '"fidelity"' in line]
-    return (
-        {"source": "in-training (last evaluation of the run)", "step": lines[-1]["step"], **lines[-1]["fidelity"]}
-        if lines
-        else None
-    )
+    step, figures = history[-1]
+    return {"source": "in-training (last evaluation of the run)", "step": step, **figures}
 
 
 def export(
