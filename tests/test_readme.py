@@ -37,7 +37,7 @@ def _documented_flags() -> dict[str, set[str]]:
 
 
 def test_readme_documents_every_training_command():
-    assert set(_documented_flags()) >= {"dataset", "inspect", "train", "export", "evaluate", "gif"}
+    assert set(_documented_flags()) >= {"dataset", "inspect", "train", "export", "evaluate", "rank", "gif"}
 
 
 @pytest.mark.parametrize("command", ["dataset", "inspect", "train", "export", "evaluate", "gif"])

@@ -3,6 +3,7 @@
     python -m training dataset --out data/voronoi.zip --count 20000 --seed 1
     python -m training inspect data/voronoi.zip
     python -m training train --data data/voronoi.zip --run-dir runs/cpu --preset cpu
+    python -m training rank --run-dir runs/cpu --data data/voronoi-test.zip --n 1000
     python -m training gif runs/cpu
 
 Bad input exits with status 2 and one line naming what is wrong.
@@ -90,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=2000, help="images per side (default 2000)")
     p.add_argument("--out", help="write the full report as JSON")
     p.add_argument("--figure", help="write S2 curves, grain-area histograms and sample grids as PNG")
+
+    p = commands.add_parser("rank", help="rank a run's checkpoints by fidelity, to choose the one to export")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--data", required=True, help="real images held out from training")
+    p.add_argument("--n", type=int, default=1000, help="images per side (default 1000)")
+    p.add_argument(
+        "--weights", choices=("raw", "ema", "both"), default="both", help="which generator weights (default both)"
+    )
+    p.add_argument("--steps", help="only these steps, comma-separated (default: every kept checkpoint)")
+    p.add_argument("--out", help="write the rows as JSON")
 
     p = commands.add_parser("gif", help="assemble a run's frames into training.gif")
     p.add_argument("run_dir")
@@ -179,6 +190,12 @@ def cmd_export(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from training.evaluate import run_from_cli
+
+    return run_from_cli(args)
+
+
+def cmd_rank(args) -> int:
+    from training.rank import run_from_cli
 
     return run_from_cli(args)
 

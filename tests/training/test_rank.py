@@ -1,0 +1,78 @@
+"""`python -m training rank`: every kept checkpoint measured on the same latents, the best one named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+from training import checkpoint
+
+N = 64
+
+
+@pytest.fixture(scope="module")
+def ranked(tiny_run, synthetic_zip, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("rank") / "rank.json"
+    result = run_cli(
+        "training", "rank", "--run-dir", tiny_run, "--data", synthetic_zip, "--n", N, "--out", out, check=True
+    )
+    return {"stdout": result.stdout, "report": json.loads(out.read_text())}
+
+
+def test_rank_measures_every_kept_checkpoint_with_both_weight_sets(ranked, tiny_run):
+    kept = [step for step, _ in checkpoint.list_checkpoints(tiny_run)]
+    best_step = json.loads((tiny_run / "checkpoints" / "best.json").read_text())["step"]
+    rows = ranked["report"]["rows"]
+    assert sorted({row["step"] for row in rows}) == sorted(set(kept) | {best_step})
+    assert {row["weights"] for row in rows} == {"raw", "ema"}  # the tiny run keeps a moving average
+    assert all(row["figures"]["n"] == N for row in rows)
+    for row in rows:  # one printed line per row, with its score
+        assert any(
+            line.split()[:3] == [str(row["step"]), row["weights"], f"{row['figures']['score']:.3f}"]
+            for line in ranked["stdout"].splitlines()
+        ), row
+
+
+def test_rank_names_the_lowest_score_and_how_to_export_it(ranked, tiny_run, synthetic_zip):
+    rows, best = ranked["report"]["rows"], ranked["report"]["best"]
+    assert best["figures"]["score"] == min(row["figures"]["score"] for row in rows)
+    marked = [line.split() for line in ranked["stdout"].splitlines() if line.endswith("<- best")]
+    assert [line[:3] for line in marked] == [[str(best["step"]), best["weights"], f"{best['figures']['score']:.3f}"]]
+    assert (
+        f"python -m training export --run-dir {tiny_run} --checkpoint {best['step']} --weights {best['weights']}"
+        in ranked["stdout"]
+    )
+
+
+def test_rank_of_one_step_repeats_its_figures(ranked, tiny_run, synthetic_zip):
+    """Same latents and real images every call: a checkpoint's figures do not depend on the others ranked."""
+    row = next(r for r in ranked["report"]["rows"] if r["weights"] == "raw")
+    result = run_cli(
+        "training", "rank", "--run-dir", tiny_run, "--data", synthetic_zip, "--n", N,
+        "--steps", str(row["step"]), "--weights", "raw", check=True,
+    )  # fmt: skip
+    lines = [line.split() for line in result.stdout.splitlines() if line.split()[:2] == [str(row["step"]), "raw"]]
+    assert lines and lines[0][2] == f"{row['figures']['score']:.3f}"
+    assert lines[0][3] == f"{row['figures']['defect_free_share']:.3f}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "99999"], "no checkpoint at step [99999] (kept:"),
+        (["--steps", "ten"], "expected step numbers separated by commas"),
+        (["--n", "8"], "--n must be at least 16"),
+    ],
+)
+def test_rank_rejects_bad_arguments(tiny_run, synthetic_zip, args, message):
+    result = run_cli("training", "rank", "--run-dir", tiny_run, "--data", synthetic_zip, *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rank_rejects_a_directory_that_is_not_a_run(tmp_path, synthetic_zip):
+    result = run_cli("training", "rank", "--run-dir", tmp_path, "--data", synthetic_zip)
+    assert result.returncode == 2
+    assert "no checkpoints/" in result.stderr

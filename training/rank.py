@@ -1,0 +1,139 @@
+"""Rank a run's kept checkpoints by fidelity against held-out data, to choose the one to export.
+
+    python -m training rank --run-dir runs/voronoi64 --data data/voronoi-test.zip --n 1000
+    python -m training rank --run-dir runs/voronoi64 --data data/voronoi-test.zip --steps 5000,5500 --weights raw
+
+The in-training evaluation compares 256 samples with training images and keeps one `best.npz`; that
+is a noisy selector (a model that draws few boundaries has few defects). This measures every kept
+checkpoint (or the listed steps) the same way `evaluate` measures an export: n generated images from
+one fixed set of latents, so checkpoints are compared on the same noise, against n held-out images,
+with the real-vs-real floor from n more. One row per checkpoint and weight set, printed as each is
+done; the lowest score is marked and the export command for it printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from training import checkpoint
+from training.config import from_dict
+from training.errors import UserError
+
+LATENT_SEED = 11  # the latents every checkpoint is measured on
+REAL_SEED = 1  # which held-out images are compared with, as in `evaluate`
+
+_COLUMNS = (
+    ("score", "score", "{:.3f}"),
+    ("defect_free_share", "defect-free", "{:.3f}"),
+    ("grains_per_image", "grains", "{:.2f}"),
+    ("convex_share", "convex", "{:.3f}"),
+    ("s2_error", "S2", "{:.4f}"),
+    ("grain_area_w1", "area W1", "{:.3f}"),
+    ("dangling_ends_per_image", "dangling", "{:.2f}"),
+    ("detached_per_image", "detached", "{:.2f}"),
+)
+
+
+def candidates(run_dir: Path, steps: str | None) -> list[tuple[int, Path]]:
+    """(step, path) of the checkpoints to rank: all kept ones plus best.npz, or the listed steps."""
+    if not checkpoint.checkpoint_dir(run_dir).is_dir():
+        raise UserError(f"{run_dir}: no checkpoints/ (not a training run, or it has not saved yet)")
+    kept = dict(checkpoint.list_checkpoints(run_dir))
+    best = checkpoint.checkpoint_dir(run_dir) / "best.json"
+    if best.exists():
+        kept.setdefault(json.loads(best.read_text())["step"], best.with_suffix(".npz"))
+    if not kept:
+        raise UserError(f"{run_dir}: no checkpoints kept")
+    if steps is None:
+        return sorted(kept.items())
+    try:
+        wanted = sorted({int(s) for s in steps.split(",") if s.strip()})
+    except ValueError:
+        raise UserError(f"--steps {steps!r}: expected step numbers separated by commas") from None
+    missing = [s for s in wanted if s not in kept]
+    if missing or not wanted:
+        raise UserError(
+            f"--steps: no checkpoint at step {missing or steps} (kept: {', '.join(map(str, sorted(kept)))})"
+        )
+    return [(s, kept[s]) for s in wanted]
+
+
+def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | None = None) -> list[dict]:
+    """Measure each candidate; returns rows {step, weights, figures} in step order, printing each."""
+    if n < 16:
+        raise UserError(f"--n must be at least 16, got {n}")
+    chosen = candidates(run_dir, steps)  # before TensorFlow loads: bad arguments fail at once
+
+    from training.data import load
+    from training.evaluate import quick_fidelity, reference_measures
+    from training.models import build_generator
+
+    reference = reference_measures(load(data).images[..., 0], n, REAL_SEED)
+    groups = {"raw": ("generator",), "ema": ("generator_ema",), "both": ("generator", "generator_ema")}[weights]
+    generator, built_for, rows = None, None, []
+    print(_header(), flush=True)
+    for step, path in chosen:
+        try:
+            state = checkpoint.load(path)
+        except ValueError as error:
+            print(f"skipping step {step}: {error}", flush=True)
+            continue
+        config = from_dict(state["config"])
+        if built_for != config:  # one build per architecture; runs keep theirs, so normally one
+            generator, built_for = build_generator(config), config
+        for group in groups:
+            if not state.get(group):
+                continue
+            for variable, value in zip(generator.weights, state[group]):
+                variable.assign(value)
+            row = {
+                "step": step,
+                "weights": "raw" if group == "generator" else "ema",
+                "figures": quick_fidelity(generator, reference, n, seed=LATENT_SEED),
+            }
+            rows.append(row)
+            print(_line(row), flush=True)
+    if not rows:
+        raise UserError(f"{run_dir}: no readable checkpoint with {weights} weights among the candidates")
+    return rows
+
+
+def _header() -> str:
+    return f"{'step':>7} {'weights':7} " + " ".join(f"{title:>11}" for _, title, _ in _COLUMNS)
+
+
+def _line(row: dict, mark: str = "") -> str:
+    cells = " ".join(f"{fmt.format(row['figures'][key]):>11}" for key, _, fmt in _COLUMNS)
+    return f"{row['step']:>7} {row['weights']:7} {cells}{mark}"
+
+
+def run_from_cli(args) -> int:
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
+    rows = rank(run_dir, args.data, args.n, args.weights, args.steps)
+    best = min(rows, key=lambda row: row["figures"]["score"])
+    print(f"\nlowest score (best): step {best['step']}, {best['weights']} weights")
+    print(_line(best, "  <- best"))
+    print(
+        f"export it: python -m training export --run-dir {run_dir} --checkpoint {best['step']} "
+        f"--weights {best['weights']} --name NAME --data {args.data}"
+    )
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(
+            json.dumps({"n": args.n, "data": args.data, "rows": rows, "best": best}, indent=2, default=_plain)
+        )
+        tmp.replace(out)
+    return 0
+
+
+def _plain(value):
+    """JSON for numpy scalars in the figures."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
