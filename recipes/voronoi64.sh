@@ -24,8 +24,12 @@ $PY -m training train --data "$WORK/voronoi.zip" --run-dir "$WORK/run" --preset 
     --set eval_interval=500 --set checkpoint_interval=500 --set frame_interval=500 --set log_interval=100 \
     --set keep_checkpoints=50 || [ -f "$WORK/run/checkpoints/ckpt-0005500.npz" ]
 
-# 3. Export step 5,500 (the best by `evaluate` at n=1000 of steps 1,500, 5,500 and 6,000; the 256-sample
-#    in-training score preferred step 1,500, whose images are defect-free because they hold 5 grains).
+# 3. Rank the kept checkpoints on held-out data (raw weights, n=1000; prints a row per checkpoint),
+#    then export step 5,500 (the best by `evaluate` at n=1000 of steps 1,500, 5,500 and 6,000; the
+#    256-sample in-training score preferred step 1,500, whose images are defect-free because they
+#    hold 5 grains; later steps rank worse, see the README).
+$PY -m training rank --run-dir "$WORK/run" --data "$WORK/voronoi-test.zip" --n 1000 --weights raw \
+    --out "$WORK/rank.json"
 $PY -m training export --run-dir "$WORK/run" --store "$STORE" --name voronoi64 --checkpoint 5500 --weights raw \
     --data "$WORK/voronoi-test.zip" --n 2000
 VERSION=$(ls "$STORE/voronoi64" | grep -E '^[0-9]+$' | sort -n | tail -1)
