@@ -118,8 +118,10 @@ def run_from_cli(args) -> int:
     best = min(rows, key=lambda row: row["figures"]["score"])
     print(f"\nlowest score (best): step {best['step']}, {best['weights']} weights")
     print(_line(best, "  <- best"))
+    # A best.npz whose step is no longer among the ckpt-*.npz files is exported as `--checkpoint best`.
+    kept = (checkpoint.checkpoint_dir(run_dir) / f"ckpt-{best['step']:07d}.npz").exists()
     print(
-        f"export it: python -m training export --run-dir {run_dir} --checkpoint {best['step']} "
+        f"export it: python -m training export --run-dir {run_dir} --checkpoint {best['step'] if kept else 'best'} "
         f"--weights {best['weights']} --name NAME --data {args.data}"
     )
     if args.out:

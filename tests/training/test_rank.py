@@ -40,10 +40,19 @@ def test_rank_names_the_lowest_score_and_how_to_export_it(ranked, tiny_run, synt
     assert best["figures"]["score"] == min(row["figures"]["score"] for row in rows)
     marked = [line.split() for line in ranked["stdout"].splitlines() if line.endswith("<- best")]
     assert [line[:3] for line in marked] == [[str(best["step"]), best["weights"], f"{best['figures']['score']:.3f}"]]
-    assert (
-        f"python -m training export --run-dir {tiny_run} --checkpoint {best['step']} --weights {best['weights']}"
-        in ranked["stdout"]
-    )
+    kept = (tiny_run / "checkpoints" / f"ckpt-{best['step']:07d}.npz").exists()
+    command = next(line for line in ranked["stdout"].splitlines() if line.startswith("export it: "))
+    assert f"--checkpoint {best['step'] if kept else 'best'} --weights {best['weights']}" in command
+
+
+def test_rank_export_command_works(ranked, tmp_path):
+    """The printed command, run as printed (with a store and a name), exports the ranked checkpoint."""
+    command = next(line for line in ranked["stdout"].splitlines() if line.startswith("export it: "))
+    args = command.removeprefix("export it: python -m ").replace("NAME", "ranked").split()
+    run_cli(*args, "--store", tmp_path, "--n", "64", check=True)
+    card = json.loads((tmp_path / "ranked" / "1" / "model.json").read_text())
+    assert card["steps"] == ranked["report"]["best"]["step"]
+    assert card["weights"].split()[0] == ranked["report"]["best"]["weights"]
 
 
 def test_rank_of_one_step_repeats_its_figures(ranked, tiny_run, synthetic_zip):
