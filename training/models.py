@@ -25,8 +25,8 @@ def _init(seed: int, offset: int) -> keras.initializers.Initializer:
 
 
 def build_generator(cfg: TrainConfig) -> keras.Model:
-    """z -> Dense(4*4*g_base) -> [Up -> Conv3x3 -> LeakyReLU] x3 -> Up [-> Conv3x3(g_top) -> LeakyReLU]
-    -> Conv3x3(1) -> tanh."""
+    """z -> Dense(4*4*g_base) -> [Up -> (Conv3x3 -> LeakyReLU) x g_convs] x3 -> Up
+    [-> Conv3x3(g_top) -> LeakyReLU] -> Conv3x3(1) -> tanh."""
     z = keras.Input((cfg.z_noise_dim,), name="z")
     x = layers.Dense(4 * 4 * cfg.g_base, kernel_initializer=_init(cfg.seed, 0), name="project")(z)
     x = layers.Reshape((4, 4, cfg.g_base))(x)
@@ -34,6 +34,10 @@ def build_generator(cfg: TrainConfig) -> keras.Model:
         x = layers.UpSampling2D(name=f"up{i}")(x)
         x = layers.Conv2D(width, 3, padding="same", kernel_initializer=_init(cfg.seed, i), name=f"conv{i}")(x)
         x = layers.LeakyReLU(0.2)(x)
+        for j in range(1, cfg.g_convs):
+            init = _init(cfg.seed, 30 + 10 * i + j)
+            x = layers.Conv2D(width, 3, padding="same", kernel_initializer=init, name=f"conv{i}_{j + 1}")(x)
+            x = layers.LeakyReLU(0.2)(x)
     x = layers.UpSampling2D(name="up4")(x)
     if cfg.g_top:
         x = layers.Conv2D(cfg.g_top, 3, padding="same", kernel_initializer=_init(cfg.seed, 5), name="conv_top")(x)

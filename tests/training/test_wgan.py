@@ -47,3 +47,16 @@ def test_generator_top_conv_is_optional_and_keeps_the_original_arrangement_by_de
     assert topped.output_shape == original.output_shape == (None, 64, 64, 1)
     # conv_top: 3x3 from the last width (8) to 8, and the output conv now reads 8 channels (as before).
     assert topped.count_params() - original.count_params() == 3 * 3 * 8 * 8 + 8
+
+
+def test_generator_convs_per_block_add_depth_at_each_resolution():
+    from training.config import resolve
+    from training.models import build_generator
+
+    original = build_generator(resolve("tiny"))
+    deeper = build_generator(resolve("tiny", overrides=["g_convs=2"]))
+    added = {layer.name for layer in deeper.layers} - {layer.name for layer in original.layers}
+    assert {"conv1_2", "conv2_2", "conv3_2"} <= added
+    assert deeper.output_shape == original.output_shape == (None, 64, 64, 1)
+    # tiny widths 16, 8, 8: one more width->width 3x3 conv (with bias) per block.
+    assert deeper.count_params() - original.count_params() == sum(9 * w * w + w for w in (16, 8, 8))
