@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="real data to evaluate the export against (fidelity on the card)")
     p.add_argument("--n", type=int, default=512, help="images per side for --data (default 512)")
     p.add_argument(
+        "--train-data",
+        help="with --data: the training images, so the card also checks memorisation (as evaluate does)",
+    )
+    p.add_argument(
         "--weights",
         choices=("ema", "raw"),
         default="ema",
@@ -184,7 +188,9 @@ def cmd_export(args) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
-    export(run_dir, Path(args.store), args.name, args.checkpoint, args.data, args.n, args.weights)
+    if args.train_data and not args.data:
+        raise UserError("--train-data needs --data (the held-out images the export is evaluated against)")
+    export(run_dir, Path(args.store), args.name, args.checkpoint, args.data, args.n, args.weights, args.train_data)
     return 0
 
 

@@ -3,6 +3,7 @@
     python -m training export --run-dir runs/cpu --store models_store --name voronoi64
     python -m training export --run-dir runs/cpu --store models_store --name voronoi64 \\
         --checkpoint latest --data data/test.zip
+    python -m training export ... --data data/test.zip --train-data data/voronoi.zip --n 2000  # as `evaluate`
     python -m training export --run-dir runs/cpu --name voronoi64 --weights raw   # not the moving average
 
 Writes `<store>/<name>/<N>/` (TF Serving's layout, N the next integer version) holding the float32
@@ -160,6 +161,7 @@ def export(
     data: str | None = None,
     eval_n: int = 512,
     weights: str = "ema",
+    train_data: str | None = None,
 ) -> Path:
     import keras
     import tensorflow as tf
@@ -191,7 +193,7 @@ def export(
 
             fidelity = {
                 "source": f"evaluated at export against {data}",
-                **evaluate_model(tmp, data, n=eval_n)["summary"],
+                **evaluate_model(tmp, data, n=eval_n, train_data=train_data)["summary"],
             }
         else:
             fidelity = _run_fidelity(run_dir)

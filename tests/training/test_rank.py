@@ -45,14 +45,35 @@ def test_rank_names_the_lowest_score_and_how_to_export_it(ranked, tiny_run, synt
     assert f"--checkpoint {best['step'] if kept else 'best'} --weights {best['weights']}" in command
 
 
-def test_rank_export_command_works(ranked, tmp_path):
-    """The printed command, run as printed (with a store and a name), exports the ranked checkpoint."""
+def test_rank_export_command_works(ranked, tmp_path, synthetic_zip):
+    """The printed command, run as printed (with a store and a name), exports the ranked checkpoint;
+    with --train-data its card carries the figures `evaluate --train-data` prints for that version."""
     command = next(line for line in ranked["stdout"].splitlines() if line.startswith("export it: "))
     args = command.removeprefix("export it: python -m ").replace("NAME", "ranked").split()
-    run_cli(*args, "--store", tmp_path, "--n", "64", check=True)
+    assert "--data" in args
+    run_cli(*args, "--store", tmp_path, "--n", "64", "--train-data", synthetic_zip, check=True)
     card = json.loads((tmp_path / "ranked" / "1" / "model.json").read_text())
     assert card["steps"] == ranked["report"]["best"]["step"]
     assert card["weights"].split()[0] == ranked["report"]["best"]["weights"]
+    data = args[args.index("--data") + 1]
+    out = tmp_path / "report.json"
+    model = tmp_path / "ranked" / "1"
+    run_cli(
+        "training", "evaluate", "--model", model, "--data", data, "--train-data", synthetic_zip, "--n", "64",
+        "--out", out, check=True,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert "memorisation" in card["fidelity"] and "memorisation" in report["distances"]
+    assert card["fidelity"]["score"] == pytest.approx(report["score"])
+    assert card["fidelity"]["memorisation"] == pytest.approx(report["distances"]["memorisation"]["value"])
+
+
+def test_export_train_data_needs_data(tiny_run, tmp_path, synthetic_zip):
+    result = run_cli(
+        "training", "export", "--run-dir", tiny_run, "--store", tmp_path, "--name", "m", "--train-data", synthetic_zip
+    )
+    assert result.returncode == 2 and "--train-data needs --data" in result.stderr
+    assert not (tmp_path / "m").exists()
 
 
 def test_rank_of_one_step_repeats_its_figures(ranked, tiny_run, synthetic_zip):
