@@ -1,7 +1,7 @@
 """Rank a run's kept checkpoints by fidelity against held-out data, to choose the one to export.
 
     python -m training rank --run-dir runs/voronoi64 --data data/voronoi-test.zip --n 1000
-    python -m training rank --run-dir runs/voronoi64 --data data/voronoi-test.zip --steps 5000,5500 --weights raw
+    python -m training rank --run-dir runs/voronoi64 --data data/voronoi-test.zip --steps 3500,4000 --weights raw
 
 The in-training evaluation compares 256 samples with training images and keeps one `best.npz`; that
 is a noisy selector (a model that draws few boundaries has few defects). This measures every kept
