@@ -30,7 +30,8 @@ class TrainConfig:
     # output conv follows the last upsampling directly (the image is then linear in 32 px features).
     g_top: int = 0
     # 3x3 convs in each of the 8, 16 and 32 px blocks (1 = the original; 2 adds depth where the
-    # geometry is decided, at about a third more generator arithmetic).
+    # geometry is decided: with the cpu widths about 40% more generator arithmetic, 15% more time per
+    # training step by bench/variants.py).
     g_convs: int = 1
     d_filters: tuple[int, int, int, int] = (32, 64, 128, 256)  # critic conv widths at 32, 16, 8, 4 px
     d_kernel: int = 4  # critic kernel size, px
