@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from training import checkpoint
 from training.config import from_dict
 from training.errors import UserError
@@ -125,17 +123,7 @@ def run_from_cli(args) -> int:
         f"--weights {best['weights']} --name NAME --data {args.data}"
     )
     if args.out:
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(
-            json.dumps({"n": args.n, "data": args.data, "rows": rows, "best": best}, indent=2, default=_plain)
-        )
-        tmp.replace(out)
+        from training.monitor import write_atomic
+
+        write_atomic(Path(args.out), json.dumps({"n": args.n, "data": args.data, "rows": rows, "best": best}, indent=2))
     return 0
-
-
-def _plain(value):
-    """JSON for numpy scalars in the figures."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
