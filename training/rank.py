@@ -19,6 +19,7 @@ from pathlib import Path
 from training import checkpoint
 from training.config import from_dict
 from training.errors import UserError
+from training.monitor import write_atomic
 
 LATENT_SEED = 11  # the latents every checkpoint is measured on
 REAL_SEED = 1  # which held-out images are compared with, as in `evaluate`
@@ -123,7 +124,5 @@ def run_from_cli(args) -> int:
         f"--weights {best['weights']} --name NAME --data {args.data}"
     )
     if args.out:
-        from training.monitor import write_atomic
-
         write_atomic(Path(args.out), json.dumps({"n": args.n, "data": args.data, "rows": rows, "best": best}, indent=2))
     return 0
