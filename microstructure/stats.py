@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import skimage.measure
 from scipy import fft
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
@@ -126,6 +127,19 @@ def segment(boundary: np.ndarray) -> np.ndarray:
         # Every boundary pixel (and dropped pocket) joins its nearest grain.
         ys, xs = ndi.distance_transform_edt(grains == 0, return_distances=False, return_indices=True)
         out[...] = grains[ys, xs]
+    return labels
+
+
+def grain_ids(partition: np.ndarray) -> np.ndarray:
+    """Grain labels uint16 (N, H, W) of a generator's partition (N, H, W) of label indices: each
+    4-connected region of one index is a grain, numbered 1..k in raster order of its first pixel."""
+    partition = np.asarray(partition)
+    if partition.ndim != 3:
+        raise ValueError(f"expected a partition (N, H, W), got shape {partition.shape}")
+    labels = np.empty(partition.shape, np.uint16)
+    for image, out in zip(partition, labels, strict=True):
+        # background=-1 is no index: every pixel belongs to some region.
+        out[...] = skimage.measure.label(image.astype(np.int32), background=-1, connectivity=1)
     return labels
 
 

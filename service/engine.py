@@ -85,6 +85,9 @@ class Generator:
         self.precision: Precision = "float16" if use_fp16 else "float32"
         self._loaded = tf.saved_model.load(str(path / "fp16" if use_fp16 else path))
         self._sample = self._loaded.signatures["sample"]
+        # Partition heads (laguerre, partition) export the partition they draw; pixel heads do not.
+        self.head: str = self.card.get("head", "image")
+        self._partition = self._loaded.signatures.get("partition")
 
         # Warm up with the one shape the batcher uses, and check the contract while at it.
         images = self(np.zeros(block, np.int64), np.arange(block, dtype=np.int64))
@@ -99,6 +102,25 @@ class Generator:
         tf = self._tf
         out = self._sample(seeds=tf.constant(seeds, tf.int64), indices=tf.constant(indices, tf.int64))
         return out["images"].numpy()
+
+    @property
+    def has_partition(self) -> bool:
+        return self._partition is not None
+
+    def partition(self, seeds: np.ndarray, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """The generator's own partition of each image: labels int32 (B, 64, 64) and, for a Laguerre
+        tessellation, sites (B, K, 2) and weights (B, K) in pixel units; computed in blocks of max_batch."""
+        if self._partition is None:
+            raise ValueError(f"{self.name} v{self.version} ({self.head} head) draws no partition")
+        tf = self._tf
+        parts: list[dict] = []
+        for start in range(0, len(seeds), self.max_batch):
+            block = slice(start, start + self.max_batch)
+            out = self._partition(
+                seeds=tf.constant(seeds[block], tf.int64), indices=tf.constant(indices[block], tf.int64)
+            )
+            parts.append({key: value.numpy() for key, value in out.items()})
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
     def __repr__(self) -> str:
         return f"Generator({self.name} v{self.version}, {self.precision})"

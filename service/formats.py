@@ -149,7 +149,8 @@ def npy_header(n: int) -> bytes:
     return buffer.getvalue()
 
 
-def h5(batch: Batch, images: np.ndarray, labels: np.ndarray | None = None) -> bytes:
+def h5(batch: Batch, images: np.ndarray, labels: np.ndarray | None = None, labels_source: str | None = None) -> bytes:
+    """images (and grain labels) with the batch as attributes; labels_source says where labels came from."""
     import h5py
 
     buffer = io.BytesIO()
@@ -157,6 +158,7 @@ def h5(batch: Batch, images: np.ndarray, labels: np.ndarray | None = None) -> by
         file.create_dataset("images", data=images, track_times=False)
         if labels is not None:
             file.create_dataset("labels", data=labels.astype(np.uint16), track_times=False)
+            file.attrs["labels_source"] = labels_source or "segmentation"
         for key, value in asdict(batch).items():
             file.attrs[key] = value
     return buffer.getvalue()

@@ -29,6 +29,12 @@ class ModelVersions(BaseModel):
     versions: list[int] = Field(description="loaded versions, ascending")
     latest: int
     precision: Precision
+    head: str = Field(
+        "image",
+        description="what the latest version's generator draws: image (pixels), or a partition into grains "
+        "(laguerre: a Laguerre tessellation; partition: label maps); partition heads give labels=true their "
+        "own grain labels",
+    )
 
 
 class FailedVersion(BaseModel):

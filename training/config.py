@@ -2,8 +2,8 @@
 
     >>> from training.config import resolve
     >>> cfg = resolve("tiny", overrides=["epochs=3", "batch_size=8"])
-    >>> cfg.epochs, cfg.batch_size, cfg.g_filters
-    (3, 8, (16, 8, 8))
+    >>> cfg.epochs, cfg.batch_size, cfg.g_head
+    (3, 8, 'laguerre')
 
 `--set key=value` keys are exactly the field names below. Values are parsed as JSON where they can be
 (so `g_filters=[64,32,16]`, `precision=float32` and `cosine_decay=false` all work).
@@ -23,6 +23,13 @@ from training.errors import UserError
 class TrainConfig:
     # Architecture (fixed for a run; a resume may not change these).
     preset: str = "cpu"  # the preset these values started from
+    # What the generator draws: image = pixels (the original conv generator, tanh); laguerre = a
+    # Laguerre tessellation of g_sites sites placed by an MLP; partition = the conv generator ending
+    # in g_sites label logits per pixel. Both partition heads draw boundaries with the dataset's rule.
+    g_head: str = "image"
+    g_sites: int = 16  # most grains a partition head can draw (sites, or label channels)
+    g_hidden: int = 256  # width of the laguerre head's two hidden layers
+    render_width: int = 2  # boundary width the partition heads draw, px (as `dataset --width`)
     z_noise_dim: int = 100  # latent size
     g_base: int = 128  # channels of the generator's 4x4 dense map
     g_filters: tuple[int, int, int] = (128, 64, 32)  # generator conv widths at 8, 16, 32 px
@@ -35,6 +42,7 @@ class TrainConfig:
     g_convs: int = 1
     d_filters: tuple[int, int, int, int] = (32, 64, 128, 256)  # critic conv widths at 32, 16, 8, 4 px
     d_kernel: int = 4  # critic kernel size, px
+    d_pack: int = 1  # images the critic judges at once (PacGAN); 1 = one at a time, as the original
     # Optimisation.
     epochs: int = 30  # passes over the data (ignored when total_steps > 0)
     total_steps: int = 0  # generator steps for the whole run; 0 = epochs * steps per epoch
@@ -62,11 +70,25 @@ class TrainConfig:
     keep_checkpoints: int = 3  # latest checkpoints kept (the best one is kept apart)
 
 
-ARCHITECTURE_KEYS = ("z_noise_dim", "g_base", "g_filters", "g_top", "g_convs", "d_filters", "d_kernel")
+ARCHITECTURE_KEYS = (
+    "g_head",
+    "g_sites",
+    "g_hidden",
+    "render_width",
+    "z_noise_dim",
+    "g_base",
+    "g_filters",
+    "g_top",
+    "g_convs",
+    "d_filters",
+    "d_kernel",
+    "d_pack",
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The original notebook's networks, exactly.
     "reference": dict(
+        g_head="image",
         z_noise_dim=100,
         g_base=512,
         g_filters=(256, 128, 64),
@@ -84,6 +106,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # For tests: seconds per epoch; learning rates high enough that a hundred steps visibly learn.
     "tiny": dict(
+        g_head="laguerre",
+        g_hidden=32,
         z_noise_dim=16,
         g_base=16,
         g_filters=(16, 8, 8),
@@ -101,12 +125,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
-_CHOICES = {"precision": ("auto", "float32", "mixed_float16"), "preset": tuple(PRESETS)}
+HEADS = ("image", "laguerre", "partition")
+MAX_RENDER_WIDTH = 16  # px: a quarter of the 64 px image, as `dataset --width` allows
+_CHOICES = {"precision": ("auto", "float32", "mixed_float16"), "preset": tuple(PRESETS), "g_head": HEADS}
 _POSITIVE = (
+    "g_sites",
+    "g_hidden",
+    "render_width",
     "z_noise_dim",
     "g_base",
     "g_convs",
     "d_kernel",
+    "d_pack",
     "epochs",
     "batch_size",
     "n_critic",
@@ -180,6 +210,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("beta_1", "beta_2", "ema_decay"):
         if not 0 <= getattr(cfg, key) < 1:
             raise UserError(f"config key {key!r}: must be in [0, 1), got {getattr(cfg, key)}")
+    if not 1 <= cfg.render_width <= MAX_RENDER_WIDTH:
+        raise UserError(
+            f"config key 'render_width': must be 1..{MAX_RENDER_WIDTH} px, got {cfg.render_width}"
+        )
+    if cfg.g_head != "image" and cfg.g_sites < 2:
+        raise UserError(f"config key 'g_sites': a partition needs at least 2 grains, got {cfg.g_sites}")
+    if cfg.batch_size % cfg.d_pack:
+        raise UserError(f"config key 'd_pack': batch_size {cfg.batch_size} is not a multiple of {cfg.d_pack}")
     for key in ("g_filters", "d_filters"):
         if min(getattr(cfg, key)) < 1:
             raise UserError(f"config key {key!r}: widths must be at least 1, got {getattr(cfg, key)}")

@@ -16,6 +16,10 @@ Signatures:
   serving_default(z float32 [B, z_dim]) -> images float32 [B, 64, 64, 1] in [-1, 1]
   sample(seeds int64 [B], indices int64 [B]) -> images uint8 [B, 64, 64]; image b is a function of
       the model and (seeds[b], indices[b]) alone: its latent is stateless_normal(seed=[seed, index]).
+  partition(seeds, indices) -> labels int32 [B, 64, 64] (the label each pixel takes, 0..g_sites-1),
+      and for the laguerre head sites float32 [B, g_sites, 2] ((x, y) in px from the image's top-left
+      corner) and weights float32 [B, g_sites] (px^2): pixel centre p belongs to the site with the
+      smallest |p - site|^2 - weight. Only for the partition heads (the card's "head" says which).
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ from training.config import from_dict, to_dict
 from training.errors import UserError
 
 MAX_SAMPLE_BATCH = 8192  # largest B the sample signature accepts
-SAMPLES_SEED = 0  # samples.png shows images 0..15 of this seed
+SAMPLES_SEED = 0
+PARTITION_SIGNATURES = {
+    "laguerre": "seeds int64 [B], indices int64 [B] -> labels int32 [B, 64, 64], sites float32 [B, K, 2] "
+    "(x, y px), weights float32 [B, K] (px^2)",
+    "partition": "seeds int64 [B], indices int64 [B] -> labels int32 [B, 64, 64]",
+}  # samples.png shows images 0..15 of this seed
 
 
 def pick_checkpoint(run_dir: Path, which: str) -> tuple[dict, str]:
@@ -69,40 +78,61 @@ def pick_checkpoint(run_dir: Path, which: str) -> tuple[dict, str]:
 def _module(generator, z_dim: int):
     import tensorflow as tf
 
+    from training.heads import partition_outputs
+    from training.models import IMAGE_SIZE
+
+    partition = partition_outputs(generator)
+    id_spec = [tf.TensorSpec([None], tf.int64, name="seeds"), tf.TensorSpec([None], tf.int64, name="indices")]
+
+    def latents(seeds, indices):
+        checks = [
+            tf.debugging.assert_equal(tf.shape(seeds), tf.shape(indices), message="seeds and indices differ in length"),
+            tf.debugging.assert_non_negative(seeds, message="seeds must be >= 0"),
+            tf.debugging.assert_non_negative(indices, message="indices must be >= 0"),
+            tf.debugging.assert_less_equal(tf.size(seeds), MAX_SAMPLE_BATCH, message=f"batch above {MAX_SAMPLE_BATCH}"),
+        ]
+        with tf.control_dependencies(checks):
+            pairs = tf.stack([seeds, indices], axis=1)
+        return tf.vectorized_map(lambda pair: tf.random.stateless_normal([z_dim], seed=pair), pairs)
+
     class Generator(tf.Module):
         def __init__(self):
             super().__init__(name="microgan_generator")
             self.generator = generator
+            self.partition_model = partition
 
         @tf.function(input_signature=[tf.TensorSpec([None, z_dim], tf.float32, name="z")])
         def serve(self, z):
             return {"images": tf.cast(self.generator(z, training=False), tf.float32)}
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None], tf.int64, name="seeds"),
-                tf.TensorSpec([None], tf.int64, name="indices"),
-            ]
-        )
+        @tf.function(input_signature=id_spec)
         def sample(self, seeds, indices):
-            checks = [
-                tf.debugging.assert_equal(
-                    tf.shape(seeds), tf.shape(indices), message="seeds and indices differ in length"
-                ),
-                tf.debugging.assert_non_negative(seeds, message="seeds must be >= 0"),
-                tf.debugging.assert_non_negative(indices, message="indices must be >= 0"),
-                tf.debugging.assert_less_equal(
-                    tf.size(seeds), MAX_SAMPLE_BATCH, message=f"batch above {MAX_SAMPLE_BATCH}"
-                ),
-            ]
-            with tf.control_dependencies(checks):
-                pairs = tf.stack([seeds, indices], axis=1)
-            z = tf.vectorized_map(lambda pair: tf.random.stateless_normal([z_dim], seed=pair), pairs)
-            images = tf.cast(self.generator(z, training=False), tf.float32)[..., 0]
+            images = tf.cast(self.generator(latents(seeds, indices), training=False), tf.float32)[..., 0]
             # Same mapping as microstructure.images.to_uint8 (round half to even, clip).
             return {"images": tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0, 255), tf.uint8)}
 
-    return Generator()
+    module = Generator()
+    if partition is not None:  # only heads that draw a partition export one
+
+        @tf.function(input_signature=id_spec)
+        def partition_of(seeds, indices):
+            out = partition(latents(seeds, indices), training=False)
+            result = {"labels": tf.argmax(out["logits"], axis=-1, output_type=tf.int32)}
+            if "sites" in out:  # unit coordinates -> pixels (x, y), weights -> pixels squared
+                result["sites"] = tf.cast(out["sites"], tf.float32) * IMAGE_SIZE
+                result["weights"] = tf.cast(out["weights"], tf.float32) * IMAGE_SIZE**2
+            return result
+
+        module.partition = partition_of
+    return module
+
+
+def signatures(module) -> dict:
+    """The exported signatures: partition only for heads that draw one."""
+    found = {"serving_default": module.serve, "sample": module.sample}
+    if module.partition_model is not None:
+        found["partition"] = module.partition
+    return found
 
 
 def pick_weights(state: dict, which: str) -> tuple[list, str]:
@@ -133,7 +163,7 @@ def _save(path: Path, state: dict, weights: list, precision: str) -> None:
         keras.mixed_precision.set_dtype_policy(previous)
     generator.set_weights(weights)
     module = _module(generator, cfg.z_noise_dim)
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve, "sample": module.sample})
+    tf.saved_model.save(module, str(path), signatures=signatures(module))
 
 
 def _next_version(model_dir: Path) -> int:
@@ -216,6 +246,7 @@ def export(
             "config": to_dict(cfg),
             "z_dim": cfg.z_noise_dim,
             "image_size": 64,
+            "head": cfg.g_head,
             "checkpoint": chosen,
             "weights": weights_used,
             "steps": state["step"],
@@ -226,6 +257,7 @@ def export(
             "signatures": {
                 "serving_default": "z float32 [B, z_dim] -> images float32 [B, 64, 64, 1] in [-1, 1]",
                 "sample": "seeds int64 [B], indices int64 [B] -> images uint8 [B, 64, 64]",
+                **({"partition": PARTITION_SIGNATURES[cfg.g_head]} if cfg.g_head in PARTITION_SIGNATURES else {}),
             },
             "max_sample_batch": MAX_SAMPLE_BATCH,
             "variants": {"float32": ".", "float16": "fp16"},

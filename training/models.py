@@ -1,4 +1,5 @@
-"""Generator and critic factories: the original notebook's arrangement at configurable widths.
+"""Generator and critic factories: the original notebook's arrangement at configurable widths, and
+generator heads that draw a partition of the image into grains (training.heads).
 
     >>> from training.config import resolve
     >>> from training.models import build_generator, build_critic
@@ -16,6 +17,7 @@ import keras
 from keras import layers
 
 from training.config import TrainConfig
+from training.heads import LaguerreLogits, LaguerreSites, RenderBoundaries
 
 IMAGE_SIZE = 64
 
@@ -25,9 +27,42 @@ def _init(seed: int, offset: int) -> keras.initializers.Initializer:
 
 
 def build_generator(cfg: TrainConfig) -> keras.Model:
-    """z -> Dense(4*4*g_base) -> [Up -> (Conv3x3 -> LeakyReLU) x g_convs] x3 -> Up
-    [-> Conv3x3(g_top) -> LeakyReLU] -> Conv3x3(1) -> tanh."""
+    """z -> images [B, 64, 64, 1] in [-1, 1], drawn by the head `cfg.g_head`:
+    image: the conv generator's tanh pixels; laguerre: a Laguerre tessellation of `g_sites` sites from
+    an MLP; partition: the conv generator ending in `g_sites` label logits. The partition heads draw
+    boundaries with the dataset's rule (training.render) at `render_width` px."""
     z = keras.Input((cfg.z_noise_dim,), name="z")
+    if cfg.g_head == "laguerre":
+        x = z
+        for i in (1, 2):
+            x = layers.Dense(cfg.g_hidden, kernel_initializer=_glorot(cfg.seed, 40 + i), name=f"mlp{i}")(x)
+            x = layers.LeakyReLU(0.2)(x)
+        raw = layers.Dense(3 * cfg.g_sites, kernel_initializer=_glorot(cfg.seed, 43), dtype="float32", name="raw")(x)
+        sites = LaguerreSites(cfg.g_sites, name="sites")(raw)
+        logits = LaguerreLogits(IMAGE_SIZE, name="logits")(list(sites))
+        images = RenderBoundaries(cfg.render_width, name="images")(logits)
+        return keras.Model(z, images, name="generator")
+    x = _conv_backbone(cfg, z)
+    if cfg.g_head == "partition":
+        logits = layers.Conv2D(
+            cfg.g_sites, 3, padding="same", kernel_initializer=_init(cfg.seed, 4), dtype="float32", name="logits"
+        )(x)
+        images = RenderBoundaries(cfg.render_width, name="images")(logits)
+        return keras.Model(z, images, name="generator")
+    x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_init(cfg.seed, 4), name="conv_out")(x)
+    images = layers.Activation("tanh", dtype="float32", name="images")(x)
+    return keras.Model(z, images, name="generator")
+
+
+def _glorot(seed: int, offset: int) -> keras.initializers.Initializer:
+    # The site MLP needs outputs of order 1 at the start (sites spread over the image), which
+    # RandomNormal(0.02) through three dense layers would not give.
+    return keras.initializers.GlorotUniform(seed=seed * 1000 + offset)
+
+
+def _conv_backbone(cfg: TrainConfig, z) -> keras.KerasTensor:
+    """z -> Dense(4*4*g_base) -> [Up -> (Conv3x3 -> LeakyReLU) x g_convs] x3 -> Up [-> Conv3x3(g_top) -> LeakyReLU]:
+    64 px features for the output conv."""
     x = layers.Dense(4 * 4 * cfg.g_base, kernel_initializer=_init(cfg.seed, 0), name="project")(z)
     x = layers.Reshape((4, 4, cfg.g_base))(x)
     for i, width in enumerate(cfg.g_filters, start=1):
@@ -42,14 +77,13 @@ def build_generator(cfg: TrainConfig) -> keras.Model:
     if cfg.g_top:
         x = layers.Conv2D(cfg.g_top, 3, padding="same", kernel_initializer=_init(cfg.seed, 5), name="conv_top")(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_init(cfg.seed, 4), name="conv_out")(x)
-    images = layers.Activation("tanh", dtype="float32", name="images")(x)
-    return keras.Model(z, images, name="generator")
+    return x
 
 
 def build_critic(cfg: TrainConfig) -> keras.Model:
-    """[Conv stride 2 -> LeakyReLU] x4 -> Flatten -> Dense(1), linear float32 output."""
-    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="images")
+    """[Conv stride 2 -> LeakyReLU] x4 -> Flatten -> Dense(1), linear float32 output; it judges `d_pack`
+    images at once, stacked as channels (training.wgan.pack)."""
+    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, cfg.d_pack), name="images")
     x = images
     for i, width in enumerate(cfg.d_filters, start=1):
         x = layers.Conv2D(

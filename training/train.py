@@ -149,7 +149,7 @@ def build(cfg: TrainConfig, strategy, mixed: bool, total_steps: int):
     from training.wgan import WGANGP, make_optimizer
 
     with strategy.scope():
-        wgan = WGANGP(build_generator(cfg), build_critic(cfg), cfg.gp_weight, cfg.n_critic)
+        wgan = WGANGP(build_generator(cfg), build_critic(cfg), cfg.gp_weight, cfg.n_critic, cfg.d_pack)
         wgan.compile(
             g_optimizer=make_optimizer(cfg.g_learning_rate, total_steps, cfg, mixed),
             d_optimizer=make_optimizer(cfg.d_learning_rate, total_steps * cfg.n_critic, cfg, mixed),
@@ -297,9 +297,10 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     epochs = math.ceil(total_steps / steps_per_epoch)
 
     strategy, precision = setup_tensorflow(cfg)
-    if cfg.batch_size % strategy.num_replicas_in_sync:
+    if cfg.batch_size % (strategy.num_replicas_in_sync * cfg.d_pack):
         raise UserError(
-            f"config key 'batch_size': {cfg.batch_size} is not divisible by {strategy.num_replicas_in_sync} replicas"
+            f"config key 'batch_size': {cfg.batch_size} is not divisible by {strategy.num_replicas_in_sync} "
+            f"replicas x d_pack {cfg.d_pack}"
         )
     import keras
     import tensorflow as tf

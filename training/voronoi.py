@@ -40,7 +40,8 @@ class VoronoiSpec:
             raise ValueError(f"width must be between 1 and size/4 px, got {self.width}")
 
 
-def _neighbour_offsets(width: int) -> list[tuple[int, int]]:
+def neighbour_offsets(width: int) -> list[tuple[int, int]]:
+    """The (dy, dx) neighbours a pixel is compared with: boundary when any holds another grain."""
     if width == 1:
         return [(0, 1), (1, 0)]
     radius = width / 2
@@ -85,7 +86,7 @@ def _block(spec: VoronoiSpec, count: int, rng: np.random.Generator) -> tuple[np.
     distance[unused] = np.inf
     labels = np.argmin(distance, axis=1).astype(np.uint16) + 1
     boundary = np.zeros(labels.shape, bool)
-    for oy, ox in _neighbour_offsets(spec.width):
+    for oy, ox in neighbour_offsets(spec.width):
         boundary |= _shifted(labels, oy, ox, spec.periodic) != labels
     return np.where(boundary, np.uint8(255), np.uint8(0)), labels
 

@@ -27,6 +27,20 @@ def generator_loss(fake_score: tf.Tensor) -> tf.Tensor:
     return -tf.reduce_mean(fake_score)
 
 
+def pack(images: tf.Tensor, size: int) -> tf.Tensor:
+    """[B, H, W, 1] -> [B / size, H, W, size]: consecutive images stacked as channels for the critic.
+
+    PacGAN (Lin et al. 2018): a critic that judges several samples at once sees how they vary
+    together, so a generator that covers too little of the data (here: too narrow a spread of grain
+    counts) is easier to tell from it. size 1 is the plain critic.
+    """
+    if size == 1:
+        return images
+    height, width = images.shape[1], images.shape[2]
+    grouped = tf.reshape(images, [-1, size, height, width])
+    return tf.transpose(grouped, [0, 2, 3, 1])
+
+
 def gradient_penalty(critic: keras.Model, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     """Mean of (||grad critic(x_hat)|| - 1)^2 on per-sample interpolates, in float32."""
     real = tf.cast(real, tf.float32)
@@ -58,12 +72,15 @@ def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
 
 
 class WGANGP(keras.Model):
-    def __init__(self, generator: keras.Model, critic: keras.Model, gp_weight: float = 10.0, n_critic: int = 1):
+    def __init__(
+        self, generator: keras.Model, critic: keras.Model, gp_weight: float = 10.0, n_critic: int = 1, d_pack: int = 1
+    ):
         super().__init__(name="wgan_gp")
         self.generator = generator
         self.critic = critic
         self.gp_weight = gp_weight
         self.n_critic = n_critic
+        self.d_pack = d_pack
 
     def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer):
         super().compile()
@@ -88,13 +105,14 @@ class WGANGP(keras.Model):
 
         # Critic phase: n_critic updates, each on its own real batch and noise.
         for i in range(self.n_critic):
-            real = batch["real"][i]
+            real = pack(tf.cast(batch["real"][i], tf.float32), self.d_pack)
             with tf.GradientTape() as tape:
-                fake = self.generator(batch["z_d"][i], training=True)
+                fake = pack(tf.cast(self.generator(batch["z_d"][i], training=True), tf.float32), self.d_pack)
                 scores = self.critic(tf.concat([real, fake], axis=0), training=True)
                 real_score, fake_score = tf.split(tf.cast(scores, tf.float32), 2, axis=0)
                 wasserstein = -critic_loss(real_score, fake_score)
-                gp = gradient_penalty(self.critic, real, fake, batch["alpha"][i])
+                alpha = batch["alpha"][i][: tf.shape(real)[0]]  # one interpolation weight per critic sample
+                gp = gradient_penalty(self.critic, real, fake, alpha)
                 d_loss = -wasserstein + self.gp_weight * gp
                 scaled = self._scaled(self.d_optimizer, d_loss / replicas)
             grads = tape.gradient(scaled, self.critic.trainable_variables)
@@ -102,7 +120,7 @@ class WGANGP(keras.Model):
 
         # Generator phase.
         with tf.GradientTape() as tape:
-            fake = self.generator(batch["z_g"], training=True)
+            fake = pack(tf.cast(self.generator(batch["z_g"], training=True), tf.float32), self.d_pack)
             g_loss = generator_loss(tf.cast(self.critic(fake, training=True), tf.float32))
             scaled = self._scaled(self.g_optimizer, g_loss / replicas)
         grads = tape.gradient(scaled, self.generator.trainable_variables)

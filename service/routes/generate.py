@@ -10,6 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
@@ -66,7 +67,13 @@ async def create_images(
     seed: Annotated[int | None, Query(ge=0, le=MAX_INT64, description="default: random, returned in X-Seed")] = None,
     start: Annotated[int, Query(ge=0, le=MAX_INT64, description="index of the first image (paging)")] = 0,
     format: Annotated[Format | None, Query(description="default: png for n=1, zip otherwise")] = None,
-    labels: Annotated[bool, Query(description="h5 only: add grain label maps")] = False,
+    labels: Annotated[
+        bool,
+        Query(
+            description="h5 only: add grain label maps (the generator's own partition when the model draws "
+            "one, else a segmentation of the images)"
+        ),
+    ] = False,
 ) -> Response:
     """Generate n images of a seed; image i is the same whatever n, start or concurrent load."""
     if n > settings.max_n:
@@ -111,14 +118,21 @@ async def create_images(
     if fmt is Format.grid:
         body = await run_in_threadpool(formats.grid_png, images)
     else:
-        body = await run_in_threadpool(_h5_with_labels, batch, images, labels)
+        body = await run_in_threadpool(_h5_with_labels, generator, batch, images, labels)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
-def _h5_with_labels(batch: Batch, images, labels: bool) -> bytes:
-    from microstructure.stats import segment
+def _h5_with_labels(generator, batch: Batch, images, labels: bool) -> bytes:
+    """The h5 body; grain labels (1..k in raster order) from the model's partition, or by segmentation."""
+    from microstructure.stats import grain_ids, segment
 
-    return formats.h5(batch, images, segment(images) if labels else None)
+    if not labels:
+        return formats.h5(batch, images, None)
+    if generator.has_partition:
+        indices = np.arange(batch.start, batch.start + batch.n, dtype=np.int64)
+        partition = generator.partition(np.full(batch.n, batch.seed, np.int64), indices)["labels"]
+        return formats.h5(batch, images, grain_ids(partition), "partition")
+    return formats.h5(batch, images, segment(images), "segmentation")
 
 
 async def _streamed(fmt: Format, batch: Batch, stream: ImageStream) -> AsyncIterator[bytes]:

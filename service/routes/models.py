@@ -47,7 +47,11 @@ async def list_models(registry: RegistryDep) -> ModelList:
         default_version=key[1] if key else None,
         models=[
             ModelVersions(
-                name=name, versions=sorted(versions), latest=max(versions), precision=versions[max(versions)].precision
+                name=name,
+                versions=sorted(versions),
+                latest=max(versions),
+                precision=versions[max(versions)].precision,
+                head=versions[max(versions)].head,
             )
             for name, versions in sorted(models.items())
         ],

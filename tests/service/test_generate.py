@@ -81,6 +81,41 @@ def test_npy_h5_and_grid_decode_with_the_same_images(client):
     assert np.array_equal(mosaic[2:66, 2:66], reference[0])
 
 
+def _rule(labels: np.ndarray) -> np.ndarray:
+    """The dataset's boundary rule at width 2, as uint8 0/255 images."""
+    from training.voronoi import _shifted, neighbour_offsets
+
+    boundary = np.zeros(labels.shape, bool)
+    for dy, dx in neighbour_offsets(2):
+        boundary |= _shifted(labels, dy, dx, False) != labels
+    return np.where(boundary, 255, 0).astype(np.uint8)
+
+
+def test_h5_labels_of_a_partition_model_are_its_own_grains(client):
+    with h5py.File(io.BytesIO(generate(client, n=6, seed=5, format="h5", labels="true").content), "r") as file:
+        images, labels = file["images"][()], file["labels"][()]
+        assert file.attrs["labels_source"] == "partition"
+    # Every pixel belongs to a grain; the grains drawn with the dataset's rule are the images exactly.
+    assert labels.min() >= 1 and np.array_equal(_rule(labels), images)
+    for image in labels:  # numbered 1..k in raster order of each grain's first pixel
+        firsts = [int(np.flatnonzero(image == grain)[0]) for grain in range(1, image.max() + 1)]
+        assert firsts == sorted(firsts) and image.flat[0] == 1
+
+
+def test_h5_labels_of_a_pixel_model_segment_its_images():
+    """The shipped image-head model (voronoi64 v1) has no partition: labels come from segmentation."""
+    from pathlib import Path
+
+    from microstructure.stats import segment
+
+    with serve(make_settings(Path(__file__).parents[2] / "models_store", default_model="voronoi64")) as client:
+        wait_ready(client)
+        response = generate(client, n=4, seed=5, format="h5", labels="true", model="voronoi64", version=1)
+    with h5py.File(io.BytesIO(response.content), "r") as file:
+        assert file.attrs["labels_source"] == "segmentation"
+        assert np.array_equal(file["labels"][()], segment(file["images"][()]))
+
+
 @pytest.mark.parametrize("fmt", ["png", "zip", "h5", "npy", "grid"])
 def test_same_request_gives_identical_bytes(client, fmt):
     params = dict(n=1 if fmt == "png" else 9, seed=11, format=fmt)

@@ -15,13 +15,15 @@ from tests.service.conftest import ADMIN, copy_store, make_settings, serve, wait
 def test_models_lists_versions_and_default(client):
     body = client.get("/models").json()
     assert body["default"] == "tiny"
-    assert body["models"] == [{"name": "tiny", "versions": [1], "latest": 1, "precision": "float32"}]
+    assert body["models"] == [
+        {"name": "tiny", "versions": [1], "latest": 1, "precision": "float32", "head": "laguerre"}
+    ]
     assert body["failed"] == []
 
 
 def test_model_card_and_samples(client):
     card = client.get("/models/tiny/1").json()
-    assert (card["name"], card["version"], card["z_dim"]) == ("tiny", 1, 16)
+    assert (card["name"], card["version"], card["z_dim"], card["head"]) == ("tiny", 1, 16, "laguerre")
     response = client.get("/models/tiny/1/samples.png")
     assert response.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(response.content)).mode == "L"

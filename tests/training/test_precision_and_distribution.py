@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ENV
+from training.config import HEADS
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -20,10 +21,16 @@ def _script(name: str, *args: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_mixed_precision_first_update_matches_float32():
-    full = _script("precision_step.py", "float32")
-    mixed = _script("precision_step.py", "mixed_float16")
+@pytest.fixture(scope="module")
+def precision_steps() -> dict:
+    return {policy: _script("precision_step.py", policy) for policy in ("float32", "mixed_float16")}
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_mixed_precision_first_update_matches_float32(precision_steps, head):
+    full, mixed = precision_steps["float32"][head], precision_steps["mixed_float16"][head]
     assert mixed["compute_dtype"] == "float16" and full["compute_dtype"] == "float32"
+    assert mixed["images_dtype"] == "float32" and mixed["logits_dtype"] in (None, "float32")
     assert mixed["loss_scale_optimizer"] and not full["loss_scale_optimizer"]
     # An unscaled loss (grads divided by 2^15) or a doubly scaled one moves these by orders of magnitude.
     for network in ("generator", "critic"):
@@ -31,9 +38,15 @@ def test_mixed_precision_first_update_matches_float32():
     assert mixed["finite"] and full["finite"]
 
 
+@pytest.fixture(scope="module")
+def mirrored_steps() -> dict:
+    return {optimizer: _script("mirrored_step.py", optimizer) for optimizer in ("adam", "sgd")}
+
+
+@pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_mirrored_step_matches_default_strategy(optimizer):
-    out = _script("mirrored_step.py", optimizer)
+def test_mirrored_step_matches_default_strategy(mirrored_steps, optimizer, head):
+    out = mirrored_steps[optimizer][head]
     assert out["replicas"] == 2
     assert out["max_change"] > 1e-4  # the step did move the weights
     assert out["max_difference"] < 1e-6 + 1e-3 * out["max_change"]

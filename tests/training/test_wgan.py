@@ -40,8 +40,8 @@ def test_generator_top_conv_is_optional_and_keeps_the_original_arrangement_by_de
     from training.config import resolve
     from training.models import build_generator
 
-    original = build_generator(resolve("tiny"))
-    topped = build_generator(resolve("tiny", overrides=["g_top=8"]))
+    original = build_generator(resolve("tiny", overrides=["g_head=image"]))
+    topped = build_generator(resolve("tiny", overrides=["g_head=image", "g_top=8"]))
     names = {layer.name for layer in topped.layers}
     assert "conv_top" in names and "conv_top" not in {layer.name for layer in original.layers}
     assert topped.output_shape == original.output_shape == (None, 64, 64, 1)
@@ -53,8 +53,8 @@ def test_generator_convs_per_block_add_depth_at_each_resolution():
     from training.config import resolve
     from training.models import build_generator
 
-    original = build_generator(resolve("tiny"))
-    deeper = build_generator(resolve("tiny", overrides=["g_convs=2"]))
+    original = build_generator(resolve("tiny", overrides=["g_head=image"]))
+    deeper = build_generator(resolve("tiny", overrides=["g_head=image", "g_convs=2"]))
     added = {layer.name for layer in deeper.layers} - {layer.name for layer in original.layers}
     assert {"conv1_2", "conv2_2", "conv3_2"} <= added
     assert deeper.output_shape == original.output_shape == (None, 64, 64, 1)

@@ -23,10 +23,24 @@ def run_sample(model, seeds, indices):
     ].numpy()
 
 
-def conv_dtypes(model):
+def layer_dtypes(model):
+    """Dtypes of the convolutions and matrix products of the generator (what the fp16 variant speeds up)."""
     graph = model.signatures["serving_default"].graph.as_graph_def()
     nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
-    return sorted({tf.dtypes.as_dtype(n.attr["T"].type).name for n in nodes if n.op == "Conv2D"})
+    return sorted({tf.dtypes.as_dtype(n.attr["T"].type).name for n in nodes if n.op in ("Conv2D", "MatMul")})
+
+
+def rule(labels):
+    """The dataset's boundary rule at width 2 (4-neighbours; off-image neighbours compare with themselves)."""
+    padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    centre = padded[:, 1:-1, 1:-1]
+    differs = (
+        (padded[:, :-2, 1:-1] != centre)
+        | (padded[:, 2:, 1:-1] != centre)
+        | (padded[:, 1:-1, :-2] != centre)
+        | (padded[:, 1:-1, 2:] != centre)
+    )
+    return np.where(differs, 255, 0).astype(np.uint8)
 
 
 full = tf.saved_model.load(version)
@@ -60,6 +74,19 @@ for name, (seeds, indices) in {
         rejected[name] = True
 
 
+partition = {}
+if "partition" in full.signatures:
+    out = full.signatures["partition"](seeds=tf.constant([7] * 100, tf.int64), indices=tf.range(100, dtype=tf.int64))
+    labels = out["labels"].numpy()
+    partition = {
+        "keys": sorted(out),
+        "labels_dtype": str(labels.dtype),
+        "labels_shape": list(labels.shape),
+        "sites_shape": list(out["sites"].shape) if "sites" in out else None,
+        "sample_is_rule_of_labels": bool(np.array_equal(rule(labels), first)),
+    }
+
+
 def off_by(a, b):
     diff = np.abs(a.astype(int) - b.astype(int))
     return {"max": int(diff.max()), "share": float((diff > 0).mean())}
@@ -72,7 +99,9 @@ print(
             "dense_shape": list(dense_full.shape),
             "dense_range": [float(dense_full.min()), float(dense_full.max())],
             "dense_half_mad": float(np.mean(np.abs(dense_full - dense_half))),
-            "conv_dtypes": {"float32": conv_dtypes(full), "fp16": conv_dtypes(half)},
+            "layer_dtypes": {"float32": layer_dtypes(full), "fp16": layer_dtypes(half)},
+            "signatures": sorted(full.signatures),
+            "partition": partition,
             "sample_shape": list(first.shape),
             "sample_dtype": str(first.dtype),
             "sample_half_dtype": str(sample_half.dtype),

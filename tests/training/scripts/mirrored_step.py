@@ -1,4 +1,5 @@
-"""One tiny step under the default strategy and under MirroredStrategy over two logical CPUs.
+"""One tiny step under the default strategy and under MirroredStrategy over two logical CPUs, for
+every generator head.
 
     python tests/training/scripts/mirrored_step.py adam|sgd
 
@@ -22,7 +23,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 
-from training.config import resolve  # noqa: E402
+from training.config import HEADS, resolve  # noqa: E402
 from training.train import (  # noqa: E402
     build,
     build_average,
@@ -33,38 +34,41 @@ from training.train import (  # noqa: E402
     state_arrays,
 )
 
-cfg = resolve("tiny", overrides=["batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"])
 images = np.random.default_rng(0).choice([-1.0, 1.0], size=(64, 64, 64, 1), p=[0.85, 0.15]).astype(np.float32)
-results, initial = {}, None
-for name, strategy in (
+strategies = (
     ("default", tf.distribute.get_strategy()),
     ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
-):
-    wgan = build(cfg, strategy, False, 100)
-    if sys.argv[1] == "sgd":
-        with strategy.scope():
-            wgan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))
-            wgan.build_optimizers()
-    average = build_average(cfg, strategy, wgan)
-    if initial is None:
-        initial = state_arrays(wgan, average)
-    else:
-        with strategy.scope():
-            restore_arrays(wgan, initial, average)
-    out = make_step(strategy, wgan)(distribute(strategy, draw_batch(cfg, images, 0, 4)))
-    average.update(1)  # in cross-replica context, as the training loop does
-    state = state_arrays(wgan, average)
-    results[name] = (state, {k: float(v) for k, v in out.items()}, strategy.num_replicas_in_sync)
-
-(a, loss_a, _), (b, loss_b, replicas) = results["default"], results["mirrored"]
-groups = ("generator", "critic", "generator_ema")
-print(
-    json.dumps(
-        {
-            "replicas": replicas,
-            "max_difference": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], b[g])),
-            "max_change": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], initial[g])),
-            "losses": [loss_a, loss_b],
-        }
-    )
 )
+report = {}
+for head in HEADS:
+    cfg = resolve(
+        "tiny",
+        overrides=[f"g_head={head}", "batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"],
+    )
+    results, initial = {}, None
+    for name, strategy in strategies:
+        wgan = build(cfg, strategy, False, 100)
+        if sys.argv[1] == "sgd":
+            with strategy.scope():
+                wgan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))
+                wgan.build_optimizers()
+        average = build_average(cfg, strategy, wgan)
+        if initial is None:
+            initial = state_arrays(wgan, average)
+        else:
+            with strategy.scope():
+                restore_arrays(wgan, initial, average)
+        out = make_step(strategy, wgan)(distribute(strategy, draw_batch(cfg, images, 0, 4)))
+        average.update(1)  # in cross-replica context, as the training loop does
+        state = state_arrays(wgan, average)
+        results[name] = (state, {k: float(v) for k, v in out.items()}, strategy.num_replicas_in_sync)
+
+    (a, loss_a, _), (b, loss_b, replicas) = results["default"], results["mirrored"]
+    groups = ("generator", "critic", "generator_ema")
+    report[head] = {
+        "replicas": replicas,
+        "max_difference": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], b[g])),
+        "max_change": max(float(np.max(np.abs(x - y))) for g in groups for x, y in zip(a[g], initial[g])),
+        "losses": [loss_a, loss_b],
+    }
+print(json.dumps(report))

@@ -1,4 +1,5 @@
-"""One tiny WGAN-GP step under a given dtype policy, then 19 more; prints the relative weight change.
+"""One tiny WGAN-GP step under a given dtype policy, then 19 more, for every generator head; prints
+the relative weight change per head.
 
     python tests/training/scripts/precision_step.py mixed_float16
 
@@ -16,43 +17,46 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from training.config import resolve  # noqa: E402
+from training.config import HEADS, resolve  # noqa: E402
 from training.train import build, distribute, draw_batch, make_step, state_arrays  # noqa: E402
 
 policy = sys.argv[1]
 keras.mixed_precision.set_dtype_policy(policy)
-cfg = resolve("tiny", overrides=["batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"])
-strategy = tf.distribute.get_strategy()
-wgan = build(cfg, strategy, policy == "mixed_float16", 100)
 images = np.random.default_rng(0).choice([-1.0, 1.0], size=(64, 64, 64, 1), p=[0.85, 0.15]).astype(np.float32)
-step = make_step(strategy, wgan)
-
-before = state_arrays(wgan)
-step(distribute(strategy, draw_batch(cfg, images, 0, 4)))
-after = state_arrays(wgan)
-
-
-def relative_change(group):
-    change = sum(float(np.sum((a - b) ** 2)) for a, b in zip(after[group], before[group]))
-    size = sum(float(np.sum(b**2)) for b in before[group])
-    return (change / size) ** 0.5
-
-
-finite = True
-for i in range(1, 20):
-    out = step(distribute(strategy, draw_batch(cfg, images, i, 4)))
-    finite &= all(np.isfinite(float(v)) for v in out.values())
-finite &= all(np.isfinite(w).all() for group in state_arrays(wgan).values() for w in group)
-conv = wgan.generator.get_layer("conv1")
-print(
-    json.dumps(
-        {
-            "generator": relative_change("generator"),
-            "critic": relative_change("critic"),
-            "finite": bool(finite),
-            "compute_dtype": conv.compute_dtype,
-            "loss_scale_optimizer": isinstance(wgan.g_optimizer, keras.optimizers.LossScaleOptimizer)
-            and isinstance(wgan.d_optimizer, keras.optimizers.LossScaleOptimizer),
-        }
+report = {}
+for head in HEADS:
+    cfg = resolve(
+        "tiny",
+        overrides=[f"g_head={head}", "batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"],
     )
-)
+    strategy = tf.distribute.get_strategy()
+    wgan = build(cfg, strategy, policy == "mixed_float16", 100)
+    step = make_step(strategy, wgan)
+
+    before = state_arrays(wgan)
+    step(distribute(strategy, draw_batch(cfg, images, 0, 4)))
+    after = state_arrays(wgan)
+
+    def relative_change(group, after=after, before=before):
+        change = sum(float(np.sum((a - b) ** 2)) for a, b in zip(after[group], before[group]))
+        size = sum(float(np.sum(b**2)) for b in before[group])
+        return (change / size) ** 0.5
+
+    finite = True
+    for i in range(1, 20):
+        out = step(distribute(strategy, draw_batch(cfg, images, i, 4)))
+        finite &= all(np.isfinite(float(v)) for v in out.values())
+    finite &= all(np.isfinite(w).all() for group in state_arrays(wgan).values() for w in group)
+    names = {layer.name for layer in wgan.generator.layers}
+    report[head] = {
+        "generator": relative_change("generator"),
+        "critic": relative_change("critic"),
+        "finite": bool(finite),
+        "compute_dtype": wgan.generator.get_layer("mlp1" if head == "laguerre" else "conv1").compute_dtype,
+        # Label logits and rendering stay float32 under mixed precision.
+        "logits_dtype": wgan.generator.get_layer("logits").compute_dtype if "logits" in names else None,
+        "images_dtype": wgan.generator.get_layer("images").compute_dtype,
+        "loss_scale_optimizer": isinstance(wgan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        and isinstance(wgan.d_optimizer, keras.optimizers.LossScaleOptimizer),
+    }
+print(json.dumps(report))
