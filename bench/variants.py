@@ -1,6 +1,6 @@
 """Training speed of config variants, side by side: how much slower is each than the first?
 
-    python bench/variants.py                                   # the shipped model's variants
+    python bench/variants.py                                   # each generator head beside v1's arrangement
     python bench/variants.py --variant base=g_top=16 --variant deep=g_top=16,g_convs=2 --steps 5
 
 Each variant is `name=key=value[,key=value...]` over the `cpu` preset (`--set` syntax; a value with
@@ -23,10 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DEFAULT_VARIANTS = [
-    "shipped=g_top=16",
-    "deep=g_top=16,g_convs=2",
-    "wide64=g_filters=[128;64;64],g_top=32",
-    "n_critic2=g_top=16,n_critic=2",
+    "v1=g_head=image,g_top=16,g_convs=2",
+    "laguerre=g_head=laguerre",
+    "lag_count=g_head=laguerre,g_count=uniform",
+    "lag_pack2=g_head=laguerre,d_pack=2",
+    "partition=g_head=partition",
 ]
 
 

@@ -29,6 +29,10 @@ class TrainConfig:
     g_head: str = "image"
     g_sites: int = 16  # most grains a partition head can draw (sites, or label channels)
     g_hidden: int = 256  # width of the laguerre head's two hidden layers
+    # How many sites a laguerre image uses: free = all g_sites may own a grain (the MLP decides, through
+    # positions and weights); uniform = a count drawn from z's first component, uniform over a learnt
+    # range, removes the other sites (training.heads.CountGate).
+    g_count: str = "free"
     render_width: int = 2  # boundary width the partition heads draw, px (as `dataset --width`)
     z_noise_dim: int = 100  # latent size
     g_base: int = 128  # channels of the generator's 4x4 dense map
@@ -74,6 +78,7 @@ ARCHITECTURE_KEYS = (
     "g_head",
     "g_sites",
     "g_hidden",
+    "g_count",
     "render_width",
     "z_noise_dim",
     "g_base",
@@ -127,7 +132,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 HEADS = ("image", "laguerre", "partition")
 MAX_RENDER_WIDTH = 16  # px: a quarter of the 64 px image, as `dataset --width` allows
-_CHOICES = {"precision": ("auto", "float32", "mixed_float16"), "preset": tuple(PRESETS), "g_head": HEADS}
+_CHOICES = {
+    "precision": ("auto", "float32", "mixed_float16"),
+    "preset": tuple(PRESETS),
+    "g_head": HEADS,
+    "g_count": ("free", "uniform"),
+}
 _POSITIVE = (
     "g_sites",
     "g_hidden",
@@ -211,9 +221,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         if not 0 <= getattr(cfg, key) < 1:
             raise UserError(f"config key {key!r}: must be in [0, 1), got {getattr(cfg, key)}")
     if not 1 <= cfg.render_width <= MAX_RENDER_WIDTH:
-        raise UserError(
-            f"config key 'render_width': must be 1..{MAX_RENDER_WIDTH} px, got {cfg.render_width}"
-        )
+        raise UserError(f"config key 'render_width': must be 1..{MAX_RENDER_WIDTH} px, got {cfg.render_width}")
     if cfg.g_head != "image" and cfg.g_sites < 2:
         raise UserError(f"config key 'g_sites': a partition needs at least 2 grains, got {cfg.g_sites}")
     if cfg.batch_size % cfg.d_pack:

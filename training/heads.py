@@ -27,22 +27,67 @@ SITE_BOX = 1.3  # sites lie in a centred box this many times the image side
 # the order of the squared distance between neighbouring sites and most sites own a grain.
 WEIGHT_SCALE = 0.05
 INITIAL_SHARPNESS = 64.0  # beta at the start: about one logit per pixel between neighbouring sites
+# g_count=uniform: the count level c (in sites) is drawn uniform over a learnt range, starting here
+# (fractions of g_sites); site k is present in full when k + 1 <= c, fades out as c falls from k + 1
+# to k (its weight lowered by up to FADE, about what shrinks a grain to nothing), and is removed
+# (weight lowered by ABSENT, more than any squared distance in the box) below that.
+INITIAL_COUNT_RANGE = (0.25, 0.75)
+FADE = 0.15
+ABSENT = 4.0
 
 
 class LaguerreSites(layers.Layer):
-    """[B, 3K] raw outputs -> (sites [B, K, 2] in the box, weights [B, K]), unit coordinates."""
+    """[B, 3K] raw outputs [, presence [B, K]] -> (sites [B, K, 2] in the box, weights [B, K]), unit
+    coordinates; a site's weight is lowered as its presence falls (CountGate), so absent sites own no pixel."""
 
     def __init__(self, count: int, **kwargs):
         super().__init__(dtype="float32", **kwargs)
         self.count = count
 
-    def call(self, raw):
+    def call(self, raw, presence=None):
         raw = tf.reshape(tf.cast(raw, tf.float32), [-1, self.count, 3])
         sites = 0.5 + 0.5 * SITE_BOX * tf.tanh(raw[..., :2])
-        return sites, WEIGHT_SCALE * raw[..., 2]
+        weights = WEIGHT_SCALE * raw[..., 2]
+        if presence is not None:
+            weights -= FADE * (1.0 - presence) + ABSENT * tf.cast(presence <= 0.0, tf.float32)
+        return sites, weights
 
     def get_config(self):
         return {**super().get_config(), "count": self.count}
+
+
+class CountGate(layers.Layer):
+    """z [B, Z] -> (presence [B, K] in [0, 1], level [B, 1]): how many sites an image has, from z's first
+    component alone, uniform over a learnt range of counts.
+
+    With u = Phi(z_0) uniform on (0, 1), the count level is c = K (lo + (hi - lo) u) and site k's
+    presence is clip(c - k, 0, 1). Unlike a count the MLP decides, it cannot collapse onto one value
+    unless lo and hi meet; and the grain that fades as c falls keeps c differentiable. The level c / K
+    is also given to the MLP, so it can place exactly the sites that are present.
+    """
+
+    def __init__(self, count: int, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.count = count
+
+    def build(self, input_shape):
+        lo, hi = INITIAL_COUNT_RANGE
+        self.lo_logit = self.add_weight(name="lo_logit", shape=(), initializer=keras.initializers.Constant(_logit(lo)))
+        self.hi_logit = self.add_weight(name="hi_logit", shape=(), initializer=keras.initializers.Constant(_logit(hi)))
+
+    def call(self, z):
+        uniform = 0.5 * (1.0 + tf.math.erf(tf.cast(z[:, :1], tf.float32) / math.sqrt(2.0)))
+        lo, hi = tf.sigmoid(self.lo_logit), tf.sigmoid(self.hi_logit)
+        level = lo + (hi - lo) * uniform
+        presence = tf.clip_by_value(self.count * level - tf.range(self.count, dtype=tf.float32)[None], 0.0, 1.0)
+        return presence, level
+
+    def get_config(self):
+        return {**super().get_config(), "count": self.count}
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
 class LaguerreLogits(layers.Layer):

@@ -17,7 +17,7 @@ import keras
 from keras import layers
 
 from training.config import TrainConfig
-from training.heads import LaguerreLogits, LaguerreSites, RenderBoundaries
+from training.heads import CountGate, LaguerreLogits, LaguerreSites, RenderBoundaries
 
 IMAGE_SIZE = 64
 
@@ -33,12 +33,15 @@ def build_generator(cfg: TrainConfig) -> keras.Model:
     boundaries with the dataset's rule (training.render) at `render_width` px."""
     z = keras.Input((cfg.z_noise_dim,), name="z")
     if cfg.g_head == "laguerre":
-        x = z
+        x, presence = z, None
+        if cfg.g_count == "uniform":
+            presence, level = CountGate(cfg.g_sites, name="count")(z)
+            x = layers.Concatenate(name="z_and_count")([z, level])
         for i in (1, 2):
             x = layers.Dense(cfg.g_hidden, kernel_initializer=_glorot(cfg.seed, 40 + i), name=f"mlp{i}")(x)
             x = layers.LeakyReLU(0.2)(x)
         raw = layers.Dense(3 * cfg.g_sites, kernel_initializer=_glorot(cfg.seed, 43), dtype="float32", name="raw")(x)
-        sites = LaguerreSites(cfg.g_sites, name="sites")(raw)
+        sites = LaguerreSites(cfg.g_sites, name="sites")(raw, presence)
         logits = LaguerreLogits(IMAGE_SIZE, name="logits")(list(sites))
         images = RenderBoundaries(cfg.render_width, name="images")(logits)
         return keras.Model(z, images, name="generator")

@@ -56,6 +56,20 @@ def test_laguerre_head_draws_the_power_diagram_of_its_sites():
     assert sites.min() >= -0.15 * 64 - 1e-3 and sites.max() <= 1.15 * 64 + 1e-3
 
 
+def test_count_gate_draws_the_number_of_sites_from_the_first_latent():
+    """g_count=uniform: z_0 sets how many sites are present (uniform over the range, 4..12 of 16 at the
+    start); absent sites own no pixel, so images with a low z_0 have few grains and with a high one many."""
+    generator = build_generator(resolve("tiny", overrides=["g_count=uniform"]))
+    z = tf.random.stateless_normal([64, 16], seed=[6, 7]).numpy()
+    z[:32, 0], z[32:, 0] = -6.0, 6.0  # the two ends of the range: 4 and 12 sites
+    labels = partition_outputs(generator)(z)["logits"].numpy().argmax(axis=-1)
+    used = [np.unique(image) for image in labels]
+    assert all(image.max() < 4 for image in used[:32]) and all(image.max() < 12 for image in used[32:])
+    assert np.mean([len(image) for image in used[32:]]) > 2 * np.mean([len(image) for image in used[:32]])
+    lo, hi = (float(tf.sigmoid(w)) for w in generator.get_layer("count").weights)
+    assert (lo, hi) == pytest.approx((0.25, 0.75))  # learnt: they are weights of the generator
+
+
 def test_partition_head_draws_its_label_map():
     generator = build_generator(resolve("tiny", overrides=["g_head=partition", "g_sites=5", "render_width=3"]))
     z = tf.random.stateless_normal([4, 16], seed=[4, 5])
