@@ -101,17 +101,25 @@ PRESETS: dict[str, dict[str, Any]] = {
         d_kernel=4,
         epochs=100,
     ),
-    # Sized by measurement for 2 CPU cores (see bench/train_step.py and the README).
+    # Sized by measurement for 2 CPU cores (bench/variants.py, the README's "The shipped model"): the
+    # shipped voronoi64 v2, a Laguerre tessellation whose site count the latent draws, trained at
+    # twice the original TTUR learning rates over 8,000 steps (about an hour on 2 cores).
     "cpu": dict(
+        g_head="laguerre",
+        g_count="uniform",
         z_noise_dim=100,
         g_base=128,
         g_filters=(128, 64, 32),
         d_filters=(32, 64, 128, 256),
         d_kernel=4,
+        g_learning_rate=2e-4,
+        d_learning_rate=8e-4,
+        total_steps=8000,
     ),
     # For tests: seconds per epoch; learning rates high enough that a hundred steps visibly learn.
     "tiny": dict(
         g_head="laguerre",
+        g_count="uniform",
         g_hidden=32,
         z_noise_dim=16,
         g_base=16,

@@ -8,9 +8,9 @@
     [-1.0, 1.0]
 
 Forward: every pixel takes its most likely label (argmax, so the partition is hard and the images are
-exactly binary like the data) and is boundary (+1) when a neighbour of `training.voronoi
-.neighbour_offsets(width)` (the 4-neighbours at width 2) holds another label; a neighbour off the
-image compares with the pixel itself, as in `training.voronoi`. Grains are black (-1).
+exactly binary like the data) and is boundary (+1) when a neighbour of `microstructure
+.boundaries.neighbour_offsets(width)` (the 4-neighbours at width 2) holds another label; a neighbour off the
+image compares with the pixel itself, as in the synthetic data (`training.voronoi`). Grains are black (-1).
 
 Backward (straight-through): the rule is written for a soft partition P (pixel x and its neighbour
 x+o agree with "probability" <P(x), P(x+o)>, boundary = 1 - product over the neighbours), its
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from training.voronoi import neighbour_offsets
+from microstructure.boundaries import neighbour_offsets
 
 
 def shift(tensor: tf.Tensor, dy: int, dx: int) -> tuple[tf.Tensor, tf.Tensor]:

@@ -6,9 +6,9 @@
     ((4, 64, 64), dtype('uint8'), dtype('uint16'))
 
 Each image is the Voronoi tessellation of 5-12 (by default) uniformly random seed points. Labels hold
-the grain id (1..k) of every pixel. At the default width of 2 px a pixel is boundary exactly when one
-of its 4 neighbours belongs to another grain, so each boundary is one pixel on either side of the
-bisector; other widths use a disc of radius width/2 (width 1: the right and lower neighbours).
+the grain id (1..k) of every pixel; boundaries are drawn from them by microstructure.boundaries (at the
+default width of 2 px a pixel is boundary exactly when one of its 4 neighbours belongs to another
+grain, so each boundary is one pixel on either side of the bisector).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from microstructure.boundaries import draw_boundaries
 
 # Images are generated in blocks so the (block, grains, H, W) distance array stays small.
 _BLOCK = 128
@@ -40,35 +42,6 @@ class VoronoiSpec:
             raise ValueError(f"width must be between 1 and size/4 px, got {self.width}")
 
 
-def neighbour_offsets(width: int) -> list[tuple[int, int]]:
-    """The (dy, dx) neighbours a pixel is compared with: boundary when any holds another grain."""
-    if width == 1:
-        return [(0, 1), (1, 0)]
-    radius = width / 2
-    r = int(np.floor(radius))
-    return [
-        (dy, dx)
-        for dy in range(-r, r + 1)
-        for dx in range(-r, r + 1)
-        if (dy, dx) != (0, 0) and dy * dy + dx * dx <= radius * radius
-    ]
-
-
-def _shifted(labels: np.ndarray, dy: int, dx: int, periodic: bool) -> np.ndarray:
-    """labels[y + dy, x + dx]; off the image the pixel compares with itself (no boundary)."""
-    if periodic:
-        return np.roll(labels, shift=(-dy, -dx), axis=(1, 2))
-    size = labels.shape[1]
-    ys = np.clip(np.arange(size) + dy, 0, size - 1)
-    xs = np.clip(np.arange(size) + dx, 0, size - 1)
-    out = labels[:, ys][:, :, xs]
-    # Where the clip folded an off-image neighbour back, compare with the pixel itself.
-    invalid_y = (np.arange(size) + dy < 0) | (np.arange(size) + dy >= size)
-    invalid_x = (np.arange(size) + dx < 0) | (np.arange(size) + dx >= size)
-    invalid = invalid_y[:, None] | invalid_x[None, :]
-    return np.where(invalid[None], labels, out)
-
-
 def _block(spec: VoronoiSpec, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     size = spec.size
     grains = rng.integers(spec.grains_min, spec.grains_max + 1, size=count)
@@ -85,10 +58,7 @@ def _block(spec: VoronoiSpec, count: int, rng: np.random.Generator) -> tuple[np.
     unused = np.arange(spec.grains_max)[None, :] >= grains[:, None]
     distance[unused] = np.inf
     labels = np.argmin(distance, axis=1).astype(np.uint16) + 1
-    boundary = np.zeros(labels.shape, bool)
-    for oy, ox in neighbour_offsets(spec.width):
-        boundary |= _shifted(labels, oy, ox, spec.periodic) != labels
-    return np.where(boundary, np.uint8(255), np.uint8(0)), labels
+    return draw_boundaries(labels, spec.width, spec.periodic), labels
 
 
 def generate(spec: VoronoiSpec, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from microstructure.boundaries import draw_boundaries
 from service.deps import get_generator
 from tests.service.conftest import make_settings, serve, wait_ready, wait_until
 
@@ -81,22 +82,12 @@ def test_npy_h5_and_grid_decode_with_the_same_images(client):
     assert np.array_equal(mosaic[2:66, 2:66], reference[0])
 
 
-def _rule(labels: np.ndarray) -> np.ndarray:
-    """The dataset's boundary rule at width 2, as uint8 0/255 images."""
-    from training.voronoi import _shifted, neighbour_offsets
-
-    boundary = np.zeros(labels.shape, bool)
-    for dy, dx in neighbour_offsets(2):
-        boundary |= _shifted(labels, dy, dx, False) != labels
-    return np.where(boundary, 255, 0).astype(np.uint8)
-
-
 def test_h5_labels_of_a_partition_model_are_its_own_grains(client):
     with h5py.File(io.BytesIO(generate(client, n=6, seed=5, format="h5", labels="true").content), "r") as file:
         images, labels = file["images"][()], file["labels"][()]
         assert file.attrs["labels_source"] == "partition"
     # Every pixel belongs to a grain; the grains drawn with the dataset's rule are the images exactly.
-    assert labels.min() >= 1 and np.array_equal(_rule(labels), images)
+    assert labels.min() >= 1 and np.array_equal(draw_boundaries(labels), images)
     for image in labels:  # numbered 1..k in raster order of each grain's first pixel
         firsts = [int(np.flatnonzero(image == grain)[0]) for grain in range(1, image.max() + 1)]
         assert firsts == sorted(firsts) and image.flat[0] == 1

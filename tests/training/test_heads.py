@@ -8,22 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from microstructure.boundaries import boundary_mask
 from tests.conftest import run_cli
 from training.config import resolve
 from training.heads import partition_outputs
 from training.models import build_critic, build_generator
-from training.voronoi import neighbour_offsets
 from training.wgan import pack
 
 
 def _rule(labels: np.ndarray, width: int = 2) -> np.ndarray:
-    """The dataset's boundary rule in numpy (training.voronoi's own shifted comparison)."""
-    from training.voronoi import _shifted
-
-    boundary = np.zeros(labels.shape, bool)
-    for dy, dx in neighbour_offsets(width):
-        boundary |= _shifted(labels, dy, dx, False) != labels
-    return np.where(boundary, 1.0, -1.0)
+    """The dataset's boundary rule in numpy, as images in [-1, 1]."""
+    return np.where(boundary_mask(labels, width), 1.0, -1.0)
 
 
 @pytest.mark.parametrize("head", ["image", "laguerre", "partition"])
