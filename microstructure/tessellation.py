@@ -39,6 +39,7 @@ class Grain:
     perimeter: float  # px, frame edges included
     neighbours: list[int]  # sites of the grains it shares an edge with, ascending
     shared: list[float]  # px: length of the edge shared with each neighbour, in the same order
+    edges: list[int]  # per polygon edge (vertex v to v + 1): the site on its other side, or FRAME
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +76,8 @@ def tessellate(sites: np.ndarray, weights: np.ndarray, size: float) -> list[Tess
             if n < 3 or abs(area[b, k]) <= EPS:
                 continue
             shared: dict[int, float] = {}
-            for tag, length in zip(tags[b, k, :n].tolist(), edge[b, k, :n].tolist()):
+            edge_tags = tags[b, k, :n].tolist()
+            for tag, length in zip(edge_tags, edge[b, k, :n].tolist()):
                 if tag != FRAME and length > EPS:
                     shared[tag] = shared.get(tag, 0.0) + length
             neighbours = sorted(shared)
@@ -88,6 +90,7 @@ def tessellate(sites: np.ndarray, weights: np.ndarray, size: float) -> list[Tess
                     perimeter=float(edge[b, k, :n].sum()),
                     neighbours=neighbours,
                     shared=[shared[j] for j in neighbours],
+                    edges=edge_tags,
                 )
             )
         out.append(Tessellation(grains, _junctions(grains)))

@@ -87,6 +87,7 @@ class Generator:
         self._sample = self._loaded.signatures["sample"]
         # Partition heads (laguerre, partition) export the partition they draw; pixel heads do not.
         self.head: str = self.card.get("head", "image")
+        self.render_width = int(self.card.get("config", {}).get("render_width", 2))  # boundary px it draws
         self._partition = self._loaded.signatures.get("partition")
 
         # Warm up with the one shape the batcher uses, and check the contract while at it.

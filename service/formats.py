@@ -37,7 +37,11 @@ class Format(StrEnum):
     h5 = "h5"
     npy = "npy"
     grid = "grid"
+    json = "json"  # tessellation models only: grain geometry
+    svg = "svg"  # tessellation models only: boundary networks as vector paths
 
+
+GEOMETRY_FORMATS = (Format.json, Format.svg)
 
 MEDIA_TYPES = {
     Format.png: "image/png",
@@ -45,6 +49,8 @@ MEDIA_TYPES = {
     Format.h5: "application/x-hdf5",
     Format.npy: "application/octet-stream",
     Format.grid: "image/png",
+    Format.json: "application/json",
+    Format.svg: "image/svg+xml",
 }
 
 
@@ -60,16 +66,18 @@ class Batch:
     z_dim: int
     precision: str
 
-    def file_name(self, index: int) -> str:
-        return f"{self.model}-v{self.version}-s{self.seed}-{index:05d}.png"
+    def file_name(self, index: int, extension: str = "png") -> str:
+        return f"{self.model}-v{self.version}-s{self.seed}-{index:05d}.{extension}"
 
-    def download_name(self, fmt: Format) -> str:
+    def download_name(self, fmt: Format, grid: bool = False) -> str:
         stem = f"{self.model}-v{self.version}-s{self.seed}"
         last = self.start + self.n - 1
         span = f"{self.start:05d}" if self.n == 1 else f"{self.start:05d}-{last:05d}"
-        extension = "png" if fmt in (Format.png, Format.grid) else fmt.value
-        suffix = "-grid" if fmt is Format.grid else ""
-        return f"{stem}-{span}{suffix}.{extension}"
+        grid = grid or fmt is Format.grid
+        extension = {Format.grid: "png", Format.png: "png"}.get(fmt, fmt.value)
+        if fmt is Format.svg and self.n > 1 and not grid:
+            extension = "zip"  # one SVG per image
+        return f"{stem}-{span}{'-grid' if grid else ''}.{extension}"
 
 
 def png(images: np.ndarray) -> bytes:
@@ -113,14 +121,15 @@ def _entry(name: str) -> zipfile.ZipInfo:
 class ZipStream:
     """A zip archive written piece by piece: manifest.json first, then one PNG per image."""
 
-    def __init__(self, batch: Batch) -> None:
+    def __init__(self, batch: Batch, extension: str = "png") -> None:
         self.batch = batch
+        self.extension = extension
         self._sink = _Sink()
         self._archive = zipfile.ZipFile(self._sink, "w")  # type: ignore[call-overload]  # any object with write()
         self._index = batch.start
 
     def begin(self) -> bytes:
-        files = [self.batch.file_name(self.batch.start + i) for i in range(self.batch.n)]
+        files = [self.batch.file_name(self.batch.start + i, self.extension) for i in range(self.batch.n)]
         manifest = {**asdict(self.batch), "files": files}
         self._archive.writestr(_entry("manifest.json"), json.dumps(manifest, indent=2))
         return self._sink.take()
@@ -129,9 +138,9 @@ class ZipStream:
         return self.add_pngs(pngs(images))
 
     def add_pngs(self, encoded: list[bytes]) -> bytes:
-        """The next images, already encoded as PNGs (by `pngs`)."""
+        """The next images, already encoded as PNGs (by `pngs`), or as files of the stream's extension."""
         for data in encoded:
-            self._archive.writestr(_entry(self.batch.file_name(self._index)), data)
+            self._archive.writestr(_entry(self.batch.file_name(self._index, self.extension)), data)
             self._index += 1
         return self._sink.take()
 
@@ -140,11 +149,11 @@ class ZipStream:
         return self._sink.take()
 
 
-def npy_header(n: int) -> bytes:
-    """The .npy header of a uint8 (n, 64, 64) array; the raw C-order bytes follow it."""
+def npy_header(n: int, shape: tuple[int, int] = IMAGE_SHAPE) -> bytes:
+    """The .npy header of a uint8 (n, *shape) array; the raw C-order bytes follow it."""
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buffer, {"descr": np.dtype(np.uint8).str, "fortran_order": False, "shape": (n, *IMAGE_SHAPE)}
+        buffer, {"descr": np.dtype(np.uint8).str, "fortran_order": False, "shape": (n, *shape)}
     )
     return buffer.getvalue()
 

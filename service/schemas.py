@@ -35,6 +35,11 @@ class ModelVersions(BaseModel):
         "(laguerre: a Laguerre tessellation; partition: label maps); partition heads give labels=true their "
         "own grain labels",
     )
+    tessellation: bool = Field(
+        False,
+        description="the latest version draws a Laguerre tessellation: /generate then takes size, width, "
+        "format=json (grain polygons) and format=svg",
+    )
 
 
 class FailedVersion(BaseModel):
@@ -191,3 +196,37 @@ class Job(BaseModel):
     error: str | None
     log_tail: list[str] | None = Field(description="last lines of the current or last phase's log")
     links: JobLinks
+
+
+class GrainGeometry(BaseModel):
+    site: int = Field(description="index of the grain's site in `sites`")
+    polygon: list[list[float]] = Field(description="vertices [x, y] in px (y down), in order around the grain")
+    area: float = Field(description="px^2")
+    centroid: list[float] = Field(description="[x, y] px")
+    perimeter: float = Field(description="px, image-frame edges included")
+    neighbours: list[int] = Field(description="sites of the grains sharing an edge with it, ascending")
+    shared: list[float] = Field(description="length in px of the edge shared with each neighbour, same order")
+
+
+class ImageGeometry(BaseModel):
+    index: int = Field(description="image index: the same image as index i of format=png/zip for this seed")
+    seed: int
+    sites: list[list[float]] = Field(
+        description="every site [x, y] in px; pixel p belongs to the site with the smallest |p - site|^2 - weight"
+    )
+    weights: list[float] = Field(description="every site's weight in px^2 (absent sites: very negative)")
+    grains: list[GrainGeometry] = Field(description="the sites that own part of the image")
+    junctions: list[list[float]] = Field(description="points [x, y] px where three or more grains meet")
+
+
+class GeometryResponse(BaseModel):
+    """format=json: the exact geometry of each image, in pixels of a size x size image."""
+
+    model: str
+    version: int
+    seed: int
+    start: int
+    n: int
+    size: int = Field(description="px: the image side the coordinates refer to")
+    width: int = Field(description="px: boundary width the images of this size are drawn with")
+    images: list[ImageGeometry]

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # loaded, a store holding exactly one model serves that one; when it is set explicitly it is strict.
     default_model: str = "voronoi64"
     max_n: Annotated[int, Field(ge=1)] = 1024  # images per request; above it: 413
+    # Tessellation models drawn at another size: n x size^2 bytes of images per request; above it: 413.
+    max_render_bytes: Annotated[int, Field(ge=64 * 64)] = 256 * 1024**2
     # auto | float32 | mixed_float16: the fp16/ variant is used only when a GPU is visible.
     precision: Literal["auto", "float32", "mixed_float16"] = "auto"
     # Seconds between rescans of models_dir for new versions; 0 = only on POST /models/reload.

@@ -16,11 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service import formats
+from service import formats, geometry
 from service.batcher import ImageStream, QueueFull
 from service.deps import BatcherDep, GeneratorDep, SettingsDep
-from service.formats import MEDIA_TYPES, Batch, Format
-from service.schemas import Error
+from service.formats import GEOMETRY_FORMATS, MEDIA_TYPES, Batch, Format
+from service.schemas import Error, GeometryResponse
 
 router = APIRouter(tags=["generate"])
 
@@ -35,10 +35,13 @@ _HEADERS = {
     "Content-Disposition": "a file name for the download",
 }
 _IMAGE_RESPONSE = {
-    "description": "png (n=1) or grid: a PNG; zip: PNGs and manifest.json; h5: `images` (n, 64, 64) uint8 "
-    "[+ `labels` uint16] with attributes; npy: a uint8 (n, 64, 64) array",
+    "description": "png (n=1) or grid: a PNG; zip: PNGs and manifest.json; h5: `images` (n, size, size) uint8 "
+    "[+ `labels` uint16] with attributes; npy: a uint8 (n, size, size) array; json (tessellation models): "
+    "GeometryResponse; svg (tessellation models): one SVG (n=1 or grid=true) or a zip of SVGs",
+    "model": GeometryResponse,
     "content": {
-        media: {"schema": {"type": "string", "format": "binary"}} for media in sorted(set(MEDIA_TYPES.values()))
+        media: {"schema": {"type": "string", "format": "binary"}}
+        for media in sorted(set(MEDIA_TYPES.values()) - {"application/json"})
     },
     "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in _HEADERS.items()},
 }
@@ -55,7 +58,7 @@ def _invalid(field: str, message: str) -> RequestValidationError:
     responses={
         200: _IMAGE_RESPONSE,
         404: {"model": Error, "description": "unknown model or version"},
-        413: {"model": Error, "description": "n above max_n"},
+        413: {"model": Error, "description": "n above max_n, or n x size^2 above max_render_bytes"},
         503: {"model": Error, "description": "queue full or default model not loaded; see Retry-After"},
     },
 )
@@ -74,6 +77,14 @@ async def create_images(
             "one, else a segmentation of the images)"
         ),
     ] = False,
+    size: Annotated[
+        int | None,
+        Query(ge=64, le=2048, description="tessellation models: the same microstructures drawn at size x size px"),
+    ] = None,
+    width: Annotated[
+        int | None, Query(ge=1, le=512, description="tessellation models: boundary width in px (default: the model's)")
+    ] = None,
+    grid: Annotated[bool, Query(description="svg only: all n images in one SVG mosaic")] = False,
 ) -> Response:
     """Generate n images of a seed; image i is the same whatever n, start or concurrent load."""
     if n > settings.max_n:
@@ -85,10 +96,16 @@ async def create_images(
         raise _invalid("labels", "labels=true needs format=h5")
     if start > MAX_INT64 - (n - 1):
         raise _invalid("start", f"start + n - 1 must be at most {MAX_INT64}")
+    if grid and fmt is not Format.svg:
+        raise _invalid("grid", "grid=true needs format=svg (format=grid is the PNG mosaic)")
     if seed is None:
         seed = secrets.randbelow(MAX_INT64 + 1)
 
     batch = Batch(generator.name, generator.version, seed, start, n, generator.z_dim, generator.precision)
+    if size is not None or width is not None or fmt in GEOMETRY_FORMATS:
+        drawn = _geometry_request(generator, settings, n, fmt, size, width)
+        if drawn is not None:
+            return await _geometry_response(generator, batch, fmt, *drawn, labels, grid)
     # png and zip are encoded by the batcher's workers, beside the next forward pass.
     encode = formats.pngs if fmt in (Format.png, Format.zip) else None
     try:
@@ -120,6 +137,82 @@ async def create_images(
     else:
         body = await run_in_threadpool(_h5_with_labels, generator, batch, images, labels)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None, width: int | None):
+    """(size, width) to draw a tessellation model at, None for its own 64 px images; 422/413 on bad input."""
+    if not geometry.has_tessellation(generator):
+        raise _invalid(
+            "format" if fmt in GEOMETRY_FORMATS else ("size" if size is not None else "width"),
+            f"model {generator.name!r} version {generator.version} has no tessellation ({generator.head} head): "
+            "size, width, format=json and format=svg need a laguerre model (GET /models gives each model's head)",
+        )
+    size = size or geometry.MODEL_SIZE
+    width = width or generator.render_width
+    if width > size // 4:
+        raise _invalid(
+            "width", f"width={width} px leaves no grain interior at size={size} (at most size/4 = {size // 4})"
+        )
+    if fmt not in GEOMETRY_FORMATS and n * size * size > settings.max_render_bytes:
+        raise HTTPException(
+            413,
+            f"n x size^2 = {n * size * size} bytes of images is above max_render_bytes={settings.max_render_bytes}: "
+            "ask for fewer images per request (start= pages through them) or a smaller size",
+        )
+    if fmt not in GEOMETRY_FORMATS and size == geometry.MODEL_SIZE and width == generator.render_width:
+        return None  # the model's own images, as drawn by its sample signature
+    return size, width
+
+
+async def _geometry_response(generator, batch: Batch, fmt: Format, size: int, width: int, labels: bool, grid: bool):
+    headers = {
+        "X-Seed": str(batch.seed),
+        "X-Model": batch.model,
+        "X-Model-Version": str(batch.version),
+        "X-Precision": batch.precision,
+        "X-Size": str(size),
+        "X-Width": str(width),
+        "Content-Disposition": f'attachment; filename="{batch.download_name(fmt, grid)}"',
+    }
+    sites, weights = await run_in_threadpool(geometry.sites_of, generator, batch.seed, batch.start, batch.n)
+    if fmt is Format.json:
+        return StreamingResponse(
+            geometry.json_chunks(batch, sites, weights, size, width), media_type="application/json", headers=headers
+        )
+    if fmt is Format.svg:
+        body, media = await run_in_threadpool(_svg_body, batch, sites, weights, size, width, grid)
+        return Response(body, media_type=media, headers=headers)
+    body = await run_in_threadpool(_drawn_body, batch, fmt, sites, weights, size, width, labels)
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _svg_body(batch: Batch, sites, weights, size: int, width: int, grid: bool) -> tuple[bytes, str]:
+    if batch.n == 1 or grid:
+        return geometry.svg(sites if grid else sites[0], weights if grid else weights[0], size, width).encode(), (
+            MEDIA_TYPES[Format.svg]
+        )
+    archive = formats.ZipStream(batch, extension="svg")
+    parts = [archive.begin()]
+    parts += [archive.add_pngs([geometry.svg(s, w, size, width).encode()]) for s, w in zip(sites, weights)]
+    parts.append(archive.end())
+    return b"".join(parts), MEDIA_TYPES[Format.zip]
+
+
+def _drawn_body(batch: Batch, fmt: Format, sites, weights, size: int, width: int, labels: bool) -> bytes:
+    """A raster format of the images drawn at size x size from the model's geometry."""
+    from microstructure.stats import grain_ids
+
+    images, owners = geometry.draw(sites, weights, size, width)
+    if fmt is Format.png:
+        return formats.png(images)
+    if fmt is Format.grid:
+        return formats.grid_png(images)
+    if fmt is Format.npy:
+        return formats.npy_header(batch.n, (size, size)) + images.tobytes()
+    if fmt is Format.h5:
+        return formats.h5(batch, images, grain_ids(owners) if labels else None, "partition")
+    archive = formats.ZipStream(batch)
+    return archive.begin() + archive.add(images) + archive.end()
 
 
 def _h5_with_labels(generator, batch: Batch, images, labels: bool) -> bytes:

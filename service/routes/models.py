@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
 from service.engine import Generator, ModelNotFound, Registry
+from service.geometry import has_tessellation
 from service.schemas import DefaultModel, Error, FailedVersion, ModelList, ModelVersions, ReloadReport
 from service.settings import Settings
 
@@ -52,6 +53,7 @@ async def list_models(registry: RegistryDep) -> ModelList:
                 latest=max(versions),
                 precision=versions[max(versions)].precision,
                 head=versions[max(versions)].head,
+                tessellation=has_tessellation(versions[max(versions)]),
             )
             for name, versions in sorted(models.items())
         ],
