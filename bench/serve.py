@@ -13,7 +13,9 @@ In one run, on loopback only (127.0.0.1):
      process, loaded by closed-loop clients: n=1 and n=32 at concurrency 1, 8 and 32, default formats
      (png for n=1, zip for n=32), each cell on one server then the other; a cell runs for --duration
      seconds or --max-requests requests, whichever ends first;
-  3. images/s, p50/p99 latency, the server's CPU time per image and errors per cell, and the ratios
+  3. for a tessellation (laguerre) model, service rows for format=json (n=32) and size=512 (n=1) and
+     bench/geometry_cost.py's polygons-versus-forward-pass ratio (target: below 1);
+  4. images/s, p50/p99 latency, the server's CPU time per image and errors per cell, and the ratios
      against the targets: service n=32 c=8 >= 85% of bare forward (re-measured next to that cell);
      service n=1 c=32 >= 3x naive n=1 c=32; zero errors. On a machine shared with other jobs images/s
      follow the CPU share each process gets; CPU per image does not, so it is printed too.
@@ -43,6 +45,8 @@ sys.path.insert(0, str(ROOT))  # runnable from a checkout without installing the
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 CELLS = [(n, c) for n in (1, 32) for c in (1, 8, 32)]
+# Tessellation models only (issue 16): grain polygons as JSON, and a 512 px render.
+GEOMETRY_CELLS = [(32, 8, "&format=json"), (1, 8, "&size=512")]
 TARGET_FORWARD_SHARE = 0.85  # service n=32 c=8 vs bare forward
 TARGET_NAIVE_RATIO = 3.0  # service n=1 c=32 vs naive n=1 c=32
 
@@ -126,7 +130,7 @@ class Connection:
 
 
 async def load(
-    port: int, n: int, concurrency: int, duration: float, max_requests: int, route: str = "/generate"
+    port: int, n: int, concurrency: int, duration: float, max_requests: int, route: str = "/generate", query: str = ""
 ) -> dict:
     """Closed loop: `concurrency` clients each POST route?n= with random seeds until time or count run out."""
     latencies: list[float] = []
@@ -137,12 +141,12 @@ async def load(
     async def client(seed_base: int) -> None:
         connection = Connection(port)
         try:
-            await connection.post(f"{route}?n={n}&seed={seed_base}")  # warm the connection, not timed
+            await connection.post(f"{route}?n={n}&seed={seed_base}{query}")  # warm the connection, not timed
             while budget[0] > 0 and time.perf_counter() - started < duration:
                 budget[0] -= 1
                 t0 = time.perf_counter()
                 try:
-                    status, _ = await connection.post(f"{route}?n={n}&seed={random.randrange(2**62)}")
+                    status, _ = await connection.post(f"{route}?n={n}&seed={random.randrange(2**62)}{query}")
                 except (OSError, asyncio.IncompleteReadError) as error:
                     errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
                     await connection.close()
@@ -170,6 +174,10 @@ async def load(
 
 
 # Bare forward throughput.
+
+
+def _has_sites(model) -> bool:
+    return "partition" in model.signatures and "sites" in model.signatures["partition"].structured_outputs
 
 
 def forward_rate(model, batch: int, seconds: float) -> tuple[float, float]:
@@ -359,6 +367,11 @@ def main() -> int:
                     if (n, c) == (32, 8):
                         nearby_bare.append(forward_rate(model, best, seconds=2.0))
                 http_floor = asyncio.run(load(naive_port, 1, 32, args.duration, args.max_requests, "/http-floor"))
+                # Tessellation models: geometry rows (the service only; the naive endpoint has no geometry).
+                if _has_sites(model):
+                    for n, c, query in GEOMETRY_CELLS:
+                        result = asyncio.run(load(service_port, n, c, args.duration, args.max_requests, query=query))
+                        results.setdefault("geometry", []).append({**result, "query": query, "cpu_ms": float("nan")})
             finally:
                 stop(naive)
         finally:
@@ -380,11 +393,16 @@ def main() -> int:
             print(
                 f"{label:8} {r['n']:>3} {r['c']:>3} {r['requests']:>8} {r['images_per_s']:>9.0f} "
                 f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms']:>10.2f}  {r['errors'] or 0}"
+                f"  {r.get('query', '')}"
             )
+    if _has_sites(model):
+        from geometry_cost import measure  # bench/geometry_cost.py, beside this script
+
+        measure(model_path)
     cell = {(label, r["n"], r["c"]): r for label, cells in results.items() for r in cells}
     share = cell[("service", 32, 8)]["images_per_s"] / bare_best
     ratio = cell[("service", 1, 32)]["images_per_s"] / cell[("naive", 1, 32)]["images_per_s"]
-    errors = sum(sum(r["errors"].values()) for cells in results.values() for r in cells)
+    errors = sum(sum(r["errors"].values()) for cells in results.values() for r in cells)  # geometry rows too
     # When the CPU is the limit, the service can at best run the bare forward at its best batch size,
     # and a naive endpoint that achieves the bare batch-1 rate is as fast as it can be: their quotient
     # is what batching can gain on this machine at most (HTTP overheads aside).

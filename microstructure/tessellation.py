@@ -60,6 +60,7 @@ def tessellate(sites: np.ndarray, weights: np.ndarray, size: float) -> list[Tess
         raise ValueError(f"expected sites (B, K, 2) and weights (B, K), got {sites.shape} and {weights.shape}")
     batch, count = weights.shape
     points, tags, lengths = _clip_all(sites, weights, size)
+    junction_points = _junctions(points, tags, lengths)
     # Shoelace per cell: area, centroid, perimeter; each edge's length goes to the neighbour it faces.
     following = _following(points, lengths)
     inside = np.arange(points.shape[2]) < lengths[..., None]
@@ -68,32 +69,35 @@ def tessellate(sites: np.ndarray, weights: np.ndarray, size: float) -> list[Tess
     safe = np.where(np.abs(area) > EPS, area, 1.0)
     centroid = ((points + following) * cross[..., None]).sum(axis=2) / (6.0 * safe[..., None])
     edge = np.hypot(*(following - points).transpose(3, 0, 1, 2)) * inside
+    # One conversion to Python lists, then plain loops (a grain is a handful of numbers).
+    areas, perimeters = np.abs(area).tolist(), edge.sum(axis=-1).tolist()
+    centroids, all_tags, all_edges, all_lengths = centroid.tolist(), tags.tolist(), edge.tolist(), lengths.tolist()
     out = []
     for b in range(batch):
         grains = []
         for k in range(count):
-            n = lengths[b, k]
-            if n < 3 or abs(area[b, k]) <= EPS:
+            n = all_lengths[b][k]
+            if n < 3 or areas[b][k] <= EPS:
                 continue
+            edge_tags = all_tags[b][k][:n]
             shared: dict[int, float] = {}
-            edge_tags = tags[b, k, :n].tolist()
-            for tag, length in zip(edge_tags, edge[b, k, :n].tolist()):
+            for tag, length in zip(edge_tags, all_edges[b][k][:n]):
                 if tag != FRAME and length > EPS:
                     shared[tag] = shared.get(tag, 0.0) + length
             neighbours = sorted(shared)
             grains.append(
                 Grain(
                     site=k,
-                    polygon=points[b, k, :n].copy(),
-                    area=float(abs(area[b, k])),
-                    centroid=(float(centroid[b, k, 0]), float(centroid[b, k, 1])),
-                    perimeter=float(edge[b, k, :n].sum()),
+                    polygon=points[b, k, :n],
+                    area=areas[b][k],
+                    centroid=(centroids[b][k][0], centroids[b][k][1]),
+                    perimeter=perimeters[b][k],
                     neighbours=neighbours,
                     shared=[shared[j] for j in neighbours],
                     edges=edge_tags,
                 )
             )
-        out.append(Tessellation(grains, _junctions(grains)))
+        out.append(Tessellation(grains, junction_points[b]))
     return out
 
 
@@ -114,33 +118,65 @@ def rasterise(sites: np.ndarray, weights: np.ndarray, size: int, rows_per_block:
 def _clip_all(sites: np.ndarray, weights: np.ndarray, size: float):
     """Every cell of every image clipped from the square: points (B, K, V, 2), edge tags (B, K, V), lengths (B, K).
 
-    Vertex v's tag names the edge from v to v + 1: FRAME, or the site on its other side.
+    Vertex v's tag names the edge from v to v + 1: FRAME, or the site on its other side. Cells are rows
+    of flat arrays; each pass rewrites only the rows its half-plane actually cuts.
     """
     batch, count = weights.shape
+    rows = batch * count
     square = np.array([[0.0, 0.0], [size, 0.0], [size, size], [0.0, size]])
-    points = np.broadcast_to(square, (batch, count, 4, 2)).copy()
-    tags = np.full((batch, count, 4), FRAME, np.int64)
-    lengths = np.full((batch, count), 4, np.int64)
+    points = np.broadcast_to(square, (rows, 4, 2)).copy()
+    tags = np.full((rows, 4), FRAME, np.int64)
+    lengths = np.full(rows, 4, np.int64)
     norm = (sites**2).sum(axis=-1) - weights  # |s|^2 - w
-    cells = np.arange(count)
-    for j in range(count):
-        # Cell i keeps 2 p.(s_j - s_i) <= (|s_j|^2 - w_j) - (|s_i|^2 - w_i); cell j itself is not clipped.
-        normal = 2.0 * (sites[:, j : j + 1, :] - sites)  # (B, K, 2)
-        bound = norm[:, j : j + 1] - norm  # (B, K)
-        bound[:, j] = np.inf
-        points, tags, lengths = _clip(points, tags, lengths, normal, bound, j, cells)
-    return points, tags, lengths
+    # Clip each cell by the other sites nearest first (in power distance): the first few passes make
+    # it small, and later ones mostly find nothing to cut, which costs one cheap test.
+    power = ((sites[:, :, None, :] - sites[:, None, :, :]) ** 2).sum(axis=-1) - weights[:, None, :]
+    power[:, np.arange(count), np.arange(count)] = np.inf
+    # A site that another beats at all four corners owns nothing (its half-plane misses the square),
+    # and clipping by it would remove nothing that its winner does not: its cell starts empty.
+    corner = ((square[None, None] - sites[:, :, None]) ** 2).sum(axis=-1) - weights[..., None]  # (B, K, 4)
+    beaten = (corner[:, None, :, :] <= corner[:, :, None, :]).all(axis=-1)  # [b, j, i]: i beats j everywhere
+    beaten[:, np.arange(count), np.arange(count)] = False
+    lengths[beaten.any(axis=-1).reshape(rows)] = 0
+    nearest = np.argsort(power, axis=-1, kind="stable")[..., : count - 1]  # (B, K, K - 1), never itself
+    image = np.arange(batch)[:, None]
+    for step in range(count - 1):
+        j = nearest[..., step]  # (B, K): the site each cell is clipped by in this pass
+        normal = (2.0 * (sites[image, j] - sites)).reshape(rows, 2)
+        bound = (norm[image, j] - norm).reshape(rows)
+        distance = np.einsum("nvc,nc->nv", points, normal) - bound[:, None]
+        valid = np.arange(points.shape[1]) < lengths[:, None]
+        cut = (valid & (distance > 0)).any(axis=1)
+        if not cut.any():
+            continue
+        index = np.nonzero(cut)[0]
+        new_points, new_tags, new_lengths = _clip(
+            points[index], tags[index], lengths[index], distance[index], j.reshape(rows)[index]
+        )
+        width = max(points.shape[1], new_points.shape[1])
+        points, tags = _widen(points, tags, width)
+        points[index], tags[index] = _widen(new_points, new_tags, width)
+        lengths[index] = new_lengths
+    return points.reshape(batch, count, -1, 2), tags.reshape(batch, count, -1), lengths.reshape(batch, count)
 
 
-def _clip(points, tags, lengths, normal, bound, tag, cells):
-    """One Sutherland-Hodgman pass on all polygons: keep normal.p <= bound; new edges take `tag`."""
-    width = points.shape[2]
-    valid = np.arange(width) < lengths[..., None]
-    nxt = _following(points, lengths)
-    d0 = np.einsum("bkvc,bkc->bkv", points, normal) - bound[..., None]
-    d1 = np.einsum("bkvc,bkc->bkv", nxt, normal) - bound[..., None]
-    d0 = np.where(np.isfinite(bound)[..., None], d0, -1.0)  # an unclipped cell keeps everything
-    d1 = np.where(np.isfinite(bound)[..., None], d1, -1.0)
+def _widen(points, tags, width):
+    extra = width - points.shape[1]
+    if extra <= 0:
+        return points, tags
+    return np.pad(points, ((0, 0), (0, extra), (0, 0))), np.pad(tags, ((0, 0), (0, extra)), constant_values=FRAME)
+
+
+def _clip(points, tags, lengths, d0, tag):
+    """One Sutherland-Hodgman pass on rows of polygons: keep distance <= 0; new edges take the row's `tag`."""
+    tag = tag[:, None]
+    width = points.shape[1]
+    rows = np.arange(len(points))[:, None]
+    slot = np.arange(width)
+    valid = slot < lengths[:, None]
+    following = np.where(slot + 1 < lengths[:, None], slot + 1, 0)
+    nxt = points[rows, following]
+    d1 = d0[rows, following]
     keep = valid & (d0 <= 0)
     cross = valid & (((d0 < 0) & (d1 > 0)) | ((d1 < 0) & (d0 > 0)))
     # Leaving the half-plane (at v or between v and v + 1), the edge runs along the clipping line.
@@ -149,52 +185,54 @@ def _clip(points, tags, lengths, normal, bound, tag, cells):
     crossing = points + t[..., None] * (nxt - points)
     cross_tag = np.where(d0 < 0, tag, tags)
     # Interleave (vertex, crossing) per slot and pack the kept entries to the front of each row.
-    both = np.stack([points, crossing], axis=3).reshape(*points.shape[:2], 2 * width, 2)
-    both_tags = np.stack([keep_tag, cross_tag], axis=3).reshape(*tags.shape[:2], 2 * width)
-    mask = np.stack([keep, cross], axis=3).reshape(*keep.shape[:2], 2 * width)
-    order = np.argsort(~mask, axis=-1, kind="stable")
-    new_lengths = mask.sum(axis=-1)
-    top = max(int(new_lengths.max()), 1)
-    order = order[..., :top]
-    points = np.take_along_axis(both, order[..., None].repeat(2, axis=-1), axis=2)
-    tags = np.take_along_axis(both_tags, order, axis=2)
-    return _merge_close(points, tags, new_lengths)
+    both = np.stack([points, crossing], axis=2).reshape(len(points), 2 * width, 2)
+    both_tags = np.stack([keep_tag, cross_tag], axis=2).reshape(len(points), 2 * width)
+    mask = np.stack([keep, cross], axis=2).reshape(len(points), 2 * width)
+    new_lengths = mask.sum(axis=1)
+    order = np.argsort(~mask, axis=1, kind="stable")[:, : max(int(new_lengths.max()), 1)]
+    return _merge_close(both[rows, order], both_tags[rows, order], new_lengths)
+
+
+def _merge_close(points, tags, lengths):
+    """Drop a vertex within EPS of the one before it (a clip through a vertex emits it twice)."""
+    slot = np.arange(points.shape[1])
+    rows = np.arange(len(points))[:, None]
+    valid = slot < lengths[:, None]
+    previous = np.maximum(np.where(slot > 0, slot - 1, lengths[:, None] - 1), 0)
+    duplicate = valid & (np.abs(points - points[rows, previous]).max(axis=-1) < EPS) & (lengths[:, None] > 1)
+    if not duplicate.any():
+        return points, tags, lengths
+    # The duplicate's predecessor ends a zero-length edge: it takes the duplicate's outgoing tag.
+    tags = tags.copy()
+    r, v = np.nonzero(duplicate)
+    tags[r, previous[r, v]] = tags[r, v]
+    keep = valid & ~duplicate
+    order = np.argsort(~keep, axis=1, kind="stable")
+    return points[rows, order], tags[rows, order], keep.sum(axis=1)
 
 
 def _following(points, lengths):
     """Each vertex's successor around its polygon (rows are padded beyond their length)."""
     slot = np.arange(points.shape[2])
     index = np.where(slot + 1 < lengths[..., None], slot + 1, 0)
-    return np.take_along_axis(points, index[..., None].repeat(2, axis=-1), axis=2)
+    return points[_rows(points), _cells(points), index]
 
 
-def _merge_close(points, tags, lengths):
-    """Drop a vertex within EPS of the one before it (a clip through a vertex emits it twice)."""
-    width = points.shape[2]
-    slot = np.arange(width)
-    valid = slot < lengths[..., None]
-    previous = np.where(slot > 0, slot - 1, lengths[..., None] - 1)
-    before = np.take_along_axis(points, np.maximum(previous, 0)[..., None].repeat(2, axis=-1), axis=2)
-    duplicate = valid & (np.abs(points - before).max(axis=-1) < EPS) & (lengths[..., None] > 1)
-    if not duplicate.any():
-        return points, tags, lengths
-    # The duplicate's predecessor ends a zero-length edge: it takes the duplicate's outgoing tag.
-    tags = tags.copy()
-    b, k, v = np.nonzero(duplicate)
-    tags[b, k, previous[b, k, v]] = tags[b, k, v]
-    keep = valid & ~duplicate
-    order = np.argsort(~keep, axis=-1, kind="stable")
-    return (
-        np.take_along_axis(points, order[..., None].repeat(2, axis=-1), axis=2),
-        np.take_along_axis(tags, order, axis=2),
-        keep.sum(axis=-1),
-    )
+def _junctions(points, tags, lengths) -> list[np.ndarray]:
+    """Per image, the vertices where three or more grains meet: a vertex between two edges shared with
+    two different grains. Each is listed once, by the grain of the lowest site among the three."""
+    inside = np.arange(tags.shape[2]) < lengths[..., None]
+    slot = np.arange(tags.shape[2])
+    before = np.where(slot > 0, slot - 1, lengths[..., None] - 1)
+    previous = tags[_rows(tags), _cells(tags), np.maximum(before, 0)]
+    site = np.arange(tags.shape[1])[None, :, None]
+    meet = inside & (tags != FRAME) & (previous != FRAME) & (tags != previous) & (site < tags) & (site < previous)
+    return [points[b][meet[b]] for b in range(len(points))]
 
 
-def _junctions(grains: list[Grain], decimals: int = 6) -> np.ndarray:
-    meeting: dict[tuple[float, float], set[int]] = {}
-    for grain in grains:
-        for x, y in grain.polygon.tolist():
-            meeting.setdefault((round(x, decimals), round(y, decimals)), set()).add(grain.site)
-    points = [point for point, owners in meeting.items() if len(owners) >= 3]
-    return np.array(sorted(points), np.float64).reshape(-1, 2)
+def _rows(array):
+    return np.arange(array.shape[0])[:, None, None]
+
+
+def _cells(array):
+    return np.arange(array.shape[1])[None, :, None]
