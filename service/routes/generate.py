@@ -29,6 +29,8 @@ QUEUE_FULL_RETRY_S = 1
 
 _HEADERS = {
     "X-Seed": "the seed used (chosen at random when the request gave none)",
+    "X-Size": "tessellation models drawn at another size: the image side in px",
+    "X-Width": "tessellation models drawn at another size: the boundary width in px",
     "X-Model": "model name",
     "X-Model-Version": "model version",
     "X-Precision": "float32 or float16 (a GPU computes in float16: slightly different images)",
@@ -115,13 +117,7 @@ async def create_images(
             503, f"busy, try again shortly ({error})", headers={"Retry-After": str(QUEUE_FULL_RETRY_S)}
         ) from None
     disposition = "inline" if fmt in (Format.png, Format.grid) else "attachment"
-    headers = {
-        "X-Seed": str(seed),
-        "X-Model": batch.model,
-        "X-Model-Version": str(batch.version),
-        "X-Precision": batch.precision,
-        "Content-Disposition": f'{disposition}; filename="{batch.download_name(fmt)}"',
-    }
+    headers = _headers(batch, f'{disposition}; filename="{batch.download_name(fmt)}"')
     if fmt in (Format.zip, Format.npy):
         return StreamingResponse(_streamed(fmt, batch, stream), media_type=MEDIA_TYPES[fmt], headers=headers)
 
@@ -137,6 +133,16 @@ async def create_images(
     else:
         body = await run_in_threadpool(_h5_with_labels, generator, batch, images, labels)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _headers(batch: Batch, disposition: str) -> dict[str, str]:
+    return {
+        "X-Seed": str(batch.seed),
+        "X-Model": batch.model,
+        "X-Model-Version": str(batch.version),
+        "X-Precision": batch.precision,
+        "Content-Disposition": disposition,
+    }
 
 
 def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None, width: int | None):
@@ -165,15 +171,8 @@ def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None
 
 
 async def _geometry_response(generator, batch: Batch, fmt: Format, size: int, width: int, labels: bool, grid: bool):
-    headers = {
-        "X-Seed": str(batch.seed),
-        "X-Model": batch.model,
-        "X-Model-Version": str(batch.version),
-        "X-Precision": batch.precision,
-        "X-Size": str(size),
-        "X-Width": str(width),
-        "Content-Disposition": f'attachment; filename="{batch.download_name(fmt, grid)}"',
-    }
+    headers = _headers(batch, f'attachment; filename="{batch.download_name(fmt, grid)}"')
+    headers.update({"X-Size": str(size), "X-Width": str(width)})
     sites, weights = await run_in_threadpool(geometry.sites_of, generator, batch.seed, batch.start, batch.n)
     if fmt is Format.json:
         return StreamingResponse(
