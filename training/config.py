@@ -240,6 +240,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+def user_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides from a user (--set, --config, a job's config): everything but the preset's name."""
+    if "preset" in overrides:
+        raise UserError(
+            "config key 'preset': choose the preset with --preset (or a job's \"preset\"); "
+            "a config cannot relabel a run"
+        )
+    return overrides
+
+
 def apply(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     changes = {}
@@ -257,8 +267,8 @@ def resolve(preset: str | None = None, config_file: str | Path | None = None, ov
         raise UserError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     cfg = apply(TrainConfig(), {"preset": preset, **PRESETS[preset]})
     if config_file:
-        cfg = apply(cfg, load_json(config_file))
-    return validate(apply(cfg, parse_set(list(overrides))))
+        cfg = apply(cfg, user_overrides(load_json(config_file)))
+    return validate(apply(cfg, user_overrides(parse_set(list(overrides)))))
 
 
 def load_json(path: str | Path) -> dict[str, Any]:

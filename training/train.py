@@ -35,6 +35,7 @@ from training.config import (
     parse_set,
     resolve,
     to_dict,
+    user_overrides,
     validate,
 )
 from training.data import LoadOptions, epoch_order, load
@@ -56,7 +57,7 @@ def resolve_run_config(args, saved: dict | None) -> TrainConfig:
     if saved is None:
         return resolve(args.preset, args.config, args.set)
     cfg = from_dict(saved)
-    overrides = {**(load_json(args.config) if args.config else {}), **parse_set(args.set)}
+    overrides = user_overrides({**(load_json(args.config) if args.config else {}), **parse_set(args.set)})
     if args.preset and args.preset != cfg.preset:
         raise UserError(f"config key 'preset': the run was started as {cfg.preset!r}; a resume cannot change it")
     updated = validate(apply(cfg, overrides))
@@ -248,14 +249,14 @@ def _status(run_dir: Path, **fields) -> None:
 
 def run_from_cli(args, options: LoadOptions) -> int:
     run_dir = Path(args.run_dir)
-    saved_meta = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
+    saved_meta = _saved_meta(run_dir)
     resume = checkpoint.latest(run_dir) if run_dir.exists() else None
     cfg = resolve_run_config(args, resume["config"] if resume else None)
     data_path = args.data or (saved_meta or {}).get("data", {}).get("path")
     if not data_path:
         raise UserError("--data is required to start a run")
-    if resume is None and saved_meta and args.data is None:
-        options = LoadOptions(**saved_meta["data"]["options"])
+    if saved_meta and args.data is None:
+        options = LoadOptions(**saved_meta["data"]["options"])  # the run's own --invert, --tile, --key ...
     if args.dry_run:
         print(
             json.dumps({"config": to_dict(cfg), "data": data_path, "resume_step": resume and resume["step"]}, indent=2)
@@ -288,6 +289,13 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
 
     # Data first: a bad dataset fails before any TensorFlow start-up cost.
     data = load(data_path, options)
+    started_on = (_saved_meta(run_dir) or {}).get("data", {}).get("fingerprint") if resume else None
+    if started_on and started_on != data.fingerprint:
+        raise UserError(
+            f"{data_path}: dataset fingerprint {data.fingerprint} differs from the one the run started on "
+            f"({started_on}); resume without --data (the run's own data and load options) or with the same "
+            "data and options, or start a new run directory"
+        )
     images = data.images
     per_step = cfg.batch_size * cfg.n_critic
     steps_per_epoch = len(images) // per_step
@@ -354,7 +362,7 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
             run_dir,
             {
                 "step": step,
-                "epoch": step // steps_per_epoch,
+                "epoch": epoch_of(step, steps_per_epoch),
                 "preview_noise": preview,
                 "config": to_dict(cfg),
                 **state_arrays(wgan, average),
@@ -390,7 +398,7 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
             record = {
                 "step": step,
                 "total_steps": total_steps,
-                "epoch": math.ceil(step / steps_per_epoch),
+                "epoch": epoch_of(step, steps_per_epoch),
                 "epochs": epochs,
                 **{k: v / window_steps for k, v in sums.items()},
                 "g_lr": _lr(wgan.g_optimizer),
@@ -436,6 +444,16 @@ def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions
     _status(run_dir, state="succeeded", exit_status=0, step=step, finished=_now())
     print(f"done: {step} steps; artifacts in {run_dir}")
     return 0
+
+
+def epoch_of(step: int, steps_per_epoch: int) -> int:
+    """The 1-based epoch that generator step `step` (1-based: the step just done) belongs to; 0 before any."""
+    return math.ceil(step / steps_per_epoch)
+
+
+def _saved_meta(run_dir: Path) -> dict | None:
+    path = run_dir / "config.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _lr(optimizer) -> float:

@@ -210,3 +210,50 @@ def test_train_sigterm_checkpoints_and_exits_143(tmp_path, synthetic_zip):
     assert status["state"] == "interrupted" and status["exit_status"] == 143
     last = checkpoint.latest(run_dir)
     assert last["step"] == status["step"] > 0
+
+
+def test_train_resume_keeps_the_runs_load_options_and_refuses_other_data(tmp_path, synthetic_zip):
+    """A run started with --invert resumes on the same (inverted) data; other data is refused by fingerprint."""
+    import h5py
+
+    from training.data import load
+
+    dark = tmp_path / "dark.h5"  # boundaries dark on light grains: needs --invert
+    images = load(synthetic_zip).images[..., 0]
+    with h5py.File(dark, "w") as file:
+        file.create_dataset("images", data=np.where(images > 0, 0, 255).astype(np.uint8))
+    run_dir = tmp_path / "run"
+    first = ("--set", "total_steps=6", "--set", "checkpoint_interval=6", "--set", "log_interval=2")
+    run_cli(
+        "training", "train", "--data", dark, "--invert", "--run-dir", run_dir, "--preset", "tiny", *first, check=True
+    )
+    started = json.loads((run_dir / "config.json").read_text())["data"]
+    assert started["options"]["invert"] is True
+
+    run_cli("training", "train", "--run-dir", run_dir, "--set", "total_steps=8", check=True)
+    resumed = json.loads((run_dir / "config.json").read_text())["data"]
+    assert resumed["options"]["invert"] is True and resumed["fingerprint"] == started["fingerprint"]
+
+    # The same file without --invert is other data: refused, naming both fingerprints, nothing changed.
+    result = run_cli("training", "train", "--data", dark, "--run-dir", run_dir, "--set", "total_steps=10")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert started["fingerprint"] in result.stderr and "differs from the one the run started on" in result.stderr
+    assert json.loads((run_dir / "config.json").read_text())["data"] == resumed
+    assert checkpoint.latest(run_dir)["step"] == 8
+
+
+@pytest.mark.parametrize("where", ["--set", "--config"])
+def test_train_preset_is_not_a_config_key(tmp_path, where):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"preset": "tiny"}))
+    value = ["--set", "preset=tiny"] if where == "--set" else ["--config", config]
+    result = run_cli("training", "train", "--data", "x.zip", "--run-dir", tmp_path / "r", *value, "--dry-run")
+    assert result.returncode == 2 and "config key 'preset'" in result.stderr and "--preset" in result.stderr
+
+
+def test_train_epoch_is_counted_one_way_in_checkpoints_and_progress(tiny_run):
+    logged = {line["step"]: line["epoch"] for line in _progress(tiny_run) if "epoch" in line}
+    kept = checkpoint.list_checkpoints(tiny_run)
+    assert kept
+    for step, path in kept:
+        assert checkpoint.load(path)["epoch"] == logged[step], step
