@@ -101,6 +101,8 @@ def test_h5_labels_of_a_pixel_model_segment_its_images():
 
     with serve(make_settings(Path(__file__).parents[2] / "models_store", default_model="voronoi64")) as client:
         wait_ready(client)
+        # Ready means the default (latest) version is loaded; version 1 follows in the same scan.
+        wait_until(lambda: 1 in client.get("/models").json()["models"][0]["versions"])
         response = generate(client, n=4, seed=5, format="h5", labels="true", model="voronoi64", version=1)
     with h5py.File(io.BytesIO(response.content), "r") as file:
         assert file.attrs["labels_source"] == "segmentation"

@@ -15,7 +15,7 @@ from PIL import Image
 
 from microstructure.boundaries import draw_boundaries
 from microstructure.tessellation import rasterise
-from tests.service.conftest import make_settings, serve, wait_ready
+from tests.service.conftest import make_settings, serve, wait_ready, wait_until
 
 REPO_STORE = Path(__file__).parents[2] / "models_store"
 
@@ -103,6 +103,8 @@ def test_geometry_requests_fail_clearly_before_any_work(tiny_store):
 def test_pixel_models_answer_422_and_the_listing_says_which_have_a_tessellation():
     with serve(make_settings(REPO_STORE, default_model="voronoi64")) as client:
         wait_ready(client)
+        # Ready means the default (latest) version is loaded; version 1 follows in the same scan.
+        wait_until(lambda: 1 in client.get("/models").json()["models"][0]["versions"])
         listing = {m["name"]: m for m in client.get("/models").json()["models"]}
         v1 = {"model": "voronoi64", "version": 1}
         for params in (dict(format="json"), dict(format="svg"), dict(size=128), dict(width=3)):
