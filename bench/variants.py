@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DEFAULT_VARIANTS = [
     "v1=g_head=image,g_top=16,g_convs=2",
-    "laguerre=g_head=laguerre",
-    "lag_count=g_head=laguerre,g_count=uniform",
-    "lag_pack2=g_head=laguerre,d_pack=2",
+    "v2=g_head=laguerre,g_count=uniform",
+    "lag_free=g_head=laguerre,g_count=free",
+    "lag_pack2=g_head=laguerre,g_count=free,d_pack=2",
     "partition=g_head=partition",
 ]
 
