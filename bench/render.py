@@ -36,20 +36,8 @@ def main() -> None:
     import tensorflow as tf
 
     from training.config import resolve
-    from training.render import render_partition, soft_boundaries
+    from training.render import autodiff_render, render_partition
     from training.train import build, distribute, draw_batch, make_step
-
-    @tf.custom_gradient
-    def straight_through(logits):
-        soft = tf.nn.softmax(logits)
-
-        def grad(upstream):
-            return soft * (upstream - tf.reduce_sum(upstream * soft, axis=-1, keepdims=True))
-
-        return tf.one_hot(tf.argmax(logits, axis=-1), logits.shape[-1]), grad
-
-    def autodiff(logits):
-        return 2.0 * soft_boundaries(straight_through(logits), args.width)[..., None] - 1.0
 
     def timed(render):
         @tf.function
@@ -65,7 +53,7 @@ def main() -> None:
     upstream = tf.random.stateless_normal([args.batch, 64, 64, 1], seed=[3, 4])
     variants = {
         "hand-written": timed(lambda x: render_partition(x, args.width)),
-        "autodiff": timed(autodiff),
+        "autodiff": timed(lambda x: autodiff_render(x, args.width)),
     }
     cfg = resolve("cpu", overrides=["g_head=laguerre", "ema_decay=0", f"g_sites={args.labels}"])
     strategy = tf.distribute.get_strategy()

@@ -53,6 +53,23 @@ def soft_boundaries(partition: tf.Tensor, width: int) -> tf.Tensor:
     return 1.0 - same
 
 
+def autodiff_render(logits: tf.Tensor, width: int) -> tf.Tensor:
+    """What render_partition computes, left to autodiff: the soft rule on a straight-through one-hot
+    (forward hard, backward through the softmax). Slower; the reference its gradient is checked
+    against (tests) and timed against (bench/render.py)."""
+
+    @tf.custom_gradient
+    def straight_through(x):
+        soft = tf.nn.softmax(x)
+
+        def grad(upstream):
+            return soft * (upstream - tf.reduce_sum(upstream * soft, axis=-1, keepdims=True))
+
+        return tf.one_hot(tf.argmax(x, axis=-1), x.shape[-1]), grad
+
+    return 2.0 * soft_boundaries(straight_through(tf.cast(logits, tf.float32)), width)[..., None] - 1.0
+
+
 def label_boundaries(labels: tf.Tensor, width: int) -> tf.Tensor:
     """The rule on integer labels [B, H, W] -> float32 boundary mask [B, H, W] of 0 and 1."""
     return 1.0 - tf.reduce_prod(_agreements(labels, width), axis=0)
