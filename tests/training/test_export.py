@@ -117,8 +117,9 @@ def test_export_numbers_versions_and_uses_latest_or_step(tmp_path, tiny_run):
         "training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--checkpoint", "110", check=True
     )
     run_cli(
-        "training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--weights", "raw", check=True
-    )
+        "training", "export", "--run-dir", tiny_run, "--store", store, "--name", "m", "--checkpoint", "latest",
+        "--weights", "raw", check=True,
+    )  # fmt: skip
     assert sorted(p.name for p in (store / "m").iterdir()) == ["1", "2", "3"]
     cards = {v: json.loads((store / "m" / v / "model.json").read_text()) for v in ("1", "2", "3")}
     assert cards["2"]["steps"] == 110
