@@ -135,10 +135,10 @@ class ZipStream:
         return self._sink.take()
 
     def add(self, images: np.ndarray) -> bytes:
-        return self.add_pngs(pngs(images))
+        return self.add_files(pngs(images))
 
-    def add_pngs(self, encoded: list[bytes]) -> bytes:
-        """The next images, already encoded as PNGs (by `pngs`), or as files of the stream's extension."""
+    def add_files(self, encoded: list[bytes]) -> bytes:
+        """The next images, already encoded as files of the stream's extension (PNGs by `pngs`, or SVGs)."""
         for data in encoded:
             self._archive.writestr(_entry(self.batch.file_name(self._index, self.extension)), data)
             self._index += 1

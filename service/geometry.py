@@ -44,7 +44,8 @@ def draw(sites: np.ndarray, weights: np.ndarray, size: int, width: int) -> tuple
 def describe(sites: np.ndarray, weights: np.ndarray, seed: int, start: int, size: int) -> Iterator[dict]:
     """One JSON-ready record per image, in pixels of a size x size image (a block at a time)."""
     for first in range(0, len(sites), _BLOCK):
-        block_sites, block_weights = scale(sites[first : first + _BLOCK], weights[first : first + _BLOCK], size / 64)
+        block = slice(first, first + _BLOCK)
+        block_sites, block_weights = scale(sites[block], weights[block], size / MODEL_SIZE)
         for offset, tessellation in enumerate(tessellate(block_sites, block_weights, size)):
             yield _record(start + first + offset, seed, block_sites[offset], block_weights[offset], tessellation)
 

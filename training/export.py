@@ -36,12 +36,12 @@ from training.config import from_dict, to_dict
 from training.errors import UserError
 
 MAX_SAMPLE_BATCH = 8192  # largest B the sample signature accepts
-SAMPLES_SEED = 0
+SAMPLES_SEED = 0  # samples.png shows images 0..15 of this seed
 PARTITION_SIGNATURES = {
     "laguerre": "seeds int64 [B], indices int64 [B] -> labels int32 [B, 64, 64], sites float32 [B, K, 2] "
     "(x, y px), weights float32 [B, K] (px^2)",
     "partition": "seeds int64 [B], indices int64 [B] -> labels int32 [B, 64, 64]",
-}  # samples.png shows images 0..15 of this seed
+}
 
 
 def pick_checkpoint(run_dir: Path, which: str) -> tuple[dict, str]:
@@ -99,7 +99,6 @@ def _module(generator, z_dim: int):
         def __init__(self):
             super().__init__(name="microgan_generator")
             self.generator = generator
-            self.partition_model = partition
 
         @tf.function(input_signature=[tf.TensorSpec([None, z_dim], tf.float32, name="z")])
         def serve(self, z):
@@ -130,7 +129,7 @@ def _module(generator, z_dim: int):
 def signatures(module) -> dict:
     """The exported signatures: partition only for heads that draw one."""
     found = {"serving_default": module.serve, "sample": module.sample}
-    if module.partition_model is not None:
+    if hasattr(module, "partition"):
         found["partition"] = module.partition
     return found
 

@@ -70,11 +70,6 @@ def autodiff_render(logits: tf.Tensor, width: int) -> tf.Tensor:
     return 2.0 * soft_boundaries(straight_through(tf.cast(logits, tf.float32)), width)[..., None] - 1.0
 
 
-def label_boundaries(labels: tf.Tensor, width: int) -> tf.Tensor:
-    """The rule on integer labels [B, H, W] -> float32 boundary mask [B, H, W] of 0 and 1."""
-    return 1.0 - tf.reduce_prod(_agreements(labels, width), axis=0)
-
-
 def _agreements(labels: tf.Tensor, width: int) -> tf.Tensor:
     """[O, B, H, W]: 1 where the pixel's label equals its neighbour's at each offset (or it is off-image)."""
     rows = []

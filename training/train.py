@@ -270,7 +270,8 @@ def run_from_cli(args, options: LoadOptions) -> int:
     signals.install()
     _status(run_dir, state="running", pid=os.getpid(), started=_now(), finished=None, exit_status=None, error=None)
     try:
-        code = _train(run_dir, cfg, data_path, options, resume, signals)
+        started_on = (saved_meta or {}).get("data", {}).get("fingerprint") if resume else None
+        code = _train(run_dir, cfg, data_path, options, resume, signals, started_on)
     except UserError as error:
         _status(run_dir, state="failed", exit_status=2, error=str(error), finished=_now())
         raise
@@ -284,12 +285,19 @@ def run_from_cli(args, options: LoadOptions) -> int:
     return code
 
 
-def _train(run_dir: Path, cfg: TrainConfig, data_path: str, options: LoadOptions, resume: dict | None, signals) -> int:
+def _train(
+    run_dir: Path,
+    cfg: TrainConfig,
+    data_path: str,
+    options: LoadOptions,
+    resume: dict | None,
+    signals,
+    started_on: str | None = None,  # the fingerprint of the data a resumed run started on
+) -> int:
     from tqdm import tqdm
 
     # Data first: a bad dataset fails before any TensorFlow start-up cost.
     data = load(data_path, options)
-    started_on = (_saved_meta(run_dir) or {}).get("data", {}).get("fingerprint") if resume else None
     if started_on and started_on != data.fingerprint:
         raise UserError(
             f"{data_path}: dataset fingerprint {data.fingerprint} differs from the one the run started on "

@@ -186,15 +186,14 @@ async def _geometry_response(generator, batch: Batch, fmt: Format, size: int, wi
 
 
 def _svg_body(batch: Batch, sites, weights, size: int, width: int, grid: bool) -> tuple[bytes, str]:
-    if batch.n == 1 or grid:
-        return geometry.svg(sites if grid else sites[0], weights if grid else weights[0], size, width).encode(), (
-            MEDIA_TYPES[Format.svg]
-        )
+    """One SVG (n=1, or the grid of all n), else a zip of one SVG per image; with its media type."""
+    if grid:
+        return geometry.svg(sites, weights, size, width).encode(), MEDIA_TYPES[Format.svg]
+    if batch.n == 1:
+        return geometry.svg(sites[0], weights[0], size, width).encode(), MEDIA_TYPES[Format.svg]
     archive = formats.ZipStream(batch, extension="svg")
-    parts = [archive.begin()]
-    parts += [archive.add_pngs([geometry.svg(s, w, size, width).encode()]) for s, w in zip(sites, weights)]
-    parts.append(archive.end())
-    return b"".join(parts), MEDIA_TYPES[Format.zip]
+    files = [geometry.svg(s, w, size, width).encode() for s, w in zip(sites, weights)]
+    return archive.begin() + archive.add_files(files) + archive.end(), MEDIA_TYPES[Format.zip]
 
 
 def _drawn_body(batch: Batch, fmt: Format, sites, weights, size: int, width: int, labels: bool) -> bytes:
@@ -238,7 +237,7 @@ async def _streamed(fmt: Format, batch: Batch, stream: ImageStream) -> AsyncIter
         archive = formats.ZipStream(batch)
         yield archive.begin()
         async for encoded in stream:
-            yield archive.add_pngs(encoded)
+            yield archive.add_files(encoded)
         yield archive.end()
     finally:
         stream.close()
