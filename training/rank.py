@@ -68,11 +68,11 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
 
     from training.data import load
     from training.evaluate import quick_fidelity, reference_measures
-    from training.models import build_generator
+    from training.models import build_generator, unconditional
 
     reference = reference_measures(load(data).images[..., 0], n, REAL_SEED)
     groups = {"raw": ("generator",), "ema": ("generator_ema",), "both": ("generator", "generator_ema")}[weights]
-    generator, built_for, rows = None, None, []
+    generator, sampler, built_for, rows = None, None, None, []
     print(_header(), flush=True)
     for step, path in chosen:
         try:
@@ -83,6 +83,7 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
         config = from_dict(state["config"])
         if built_for != config:  # one build per architecture; runs keep theirs, so normally one
             generator, built_for = build_generator(config), config
+            sampler = unconditional(generator)
         for group in groups:
             if not state.get(group):
                 continue
@@ -91,7 +92,7 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
             row = {
                 "step": step,
                 "weights": "raw" if group == "generator" else "ema",
-                "figures": quick_fidelity(generator, reference, n, seed=LATENT_SEED),
+                "figures": quick_fidelity(sampler, reference, n, seed=LATENT_SEED),
             }
             rows.append(row)
             print(_line(row), flush=True)
