@@ -108,7 +108,9 @@ def evaluate_model(model_dir: Path, data: str, n: int = 2000, train_data: str | 
     report = compare(*measures, train=train)
     report["summary"] = _flat(report)
     if "sample_grains" in model.signatures:
-        report["conditional"] = grain_accuracy(model, n)
+        trained = model.grain_histogram.numpy()[:, 0]
+        draw = lambda count, m: sample_model(model, m, grains=count)  # noqa: E731
+        report["conditional"] = grain_accuracy(draw, int(trained.min()), int(trained.max()), n)
         report["summary"].update(
             grains_exact=report["conditional"]["exact"], grains_within_1=report["conditional"]["within_1"]
         )
@@ -116,14 +118,14 @@ def evaluate_model(model_dir: Path, data: str, n: int = 2000, train_data: str | 
     return report
 
 
-def grain_accuracy(model, n: int) -> dict:
+def grain_accuracy(draw, low: int, high: int, n: int) -> dict:
     """Shares of images with exactly the requested grain count and within +-1, overall and per count:
-    about n images in all, the same number at every count of the trained range."""
-    counts = [int(c) for c, _ in model.grain_histogram.numpy()]
-    per = max(16, n // len(counts))
+    about n images in all, the same number at every count low..high; `draw(count, m)` gives m uint8
+    images asked for that count (from a SavedModel or a Keras generator)."""
+    per = max(16, n // (high - low + 1))
     rows = {}
-    for count in range(min(counts), max(counts) + 1):
-        found = grain_counts(sample_model(model, per, grains=count))
+    for count in range(low, high + 1):
+        found = grain_counts(draw(count, per))
         rows[str(count)] = {
             "exact": float((found == count).mean()),
             "within_1": float((abs(found - count) <= 1).mean()),
@@ -135,6 +137,20 @@ def grain_accuracy(model, n: int) -> dict:
         "within_1": float(np.mean([r["within_1"] for r in rows.values()])),
         "per_count": rows,
     }
+
+
+def keras_grain_accuracy(generator, record: dict, n: int, seed: int) -> dict:
+    """grain_accuracy of a conditional Keras generator over its training record's range."""
+    z = np.random.default_rng([seed, 2]).standard_normal((n, generator.input["z"].shape[-1]), np.float32)
+
+    def draw(count: int, m: int) -> np.ndarray:
+        chunks = [
+            generator({"z": z[i : min(i + _CHUNK, m)], "grains": np.full(min(_CHUNK, m - i), count, np.int32)})
+            for i in range(0, m, _CHUNK)
+        ]
+        return to_uint8(np.concatenate([c.numpy() for c in chunks]))
+
+    return grain_accuracy(draw, record["min"], record["max"], n)
 
 
 def print_report(report: dict) -> None:

@@ -145,3 +145,14 @@ def test_evaluate_reports_how_well_images_obey_the_count(tmp_path, tiny_grains_s
 
 def test_cache_is_beside_a_folder_dataset_too(tmp_path):
     assert cache_path(Path("/data/set"), "ab" * 32) == Path("/data/set.grains-abababababababab.npy")
+
+
+def test_rank_shows_how_well_each_checkpoint_obeys_the_count(tmp_path, tiny_grains_run, synthetic_zip):
+    out = tmp_path / "rank.json"
+    result = run_cli(
+        "training", "rank", "--run-dir", tiny_grains_run, "--data", synthetic_zip, "--n", "32",
+        "--weights", "ema", "--out", out, check=True,
+    )  # fmt: skip
+    assert "exact" in result.stdout.splitlines()[0] + result.stdout and "within 1" in result.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert rows and all(0 <= r["figures"]["grains_exact"] <= r["figures"]["grains_within_1"] <= 1 for r in rows)
