@@ -8,9 +8,11 @@
 
 Writes `<store>/<name>/<N>/` (TF Serving's layout, N the next integer version) holding the float32
 SavedModel, `fp16/` (the same signatures computing in float16, for GPU serving), `model.json` (the
-model card), `samples.png` and, when the run has them, `training.gif` and `losses.png`. Everything is
-written into a temporary directory first and renamed into place, so a crash never leaves a version
-that looks complete, and a version is never changed afterwards.
+model card), `samples.png` (for a model conditioned on grains also `grains.png`: images 0..3 of seed
+0 down the rows, drawn at every count of the trained range across the columns) and, when the run has
+them, `training.gif` and `losses.png`. Everything is written into a temporary directory first and
+renamed into place, so a crash never leaves a version that looks complete, and a version is never
+changed afterwards.
 
 Signatures: training.signatures.
 """
@@ -94,6 +96,19 @@ def _save(path: Path, state: dict, weights: list, precision: str, grains: dict |
     tf.saved_model.save(module, str(path), signatures=signatures(module))
 
 
+def grain_picture(loaded, grains: dict, rows: int = 4):
+    """uint8 mosaic: images 0..rows-1 of SAMPLES_SEED (down) at each count grains["min"]..["max"] (across)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from microstructure.images import grid
+
+    counts = range(grains["min"], grains["max"] + 1)
+    seeds, indices = tf.fill([rows], tf.constant(SAMPLES_SEED, tf.int64)), tf.range(rows, dtype=tf.int64)
+    columns = [loaded.sample_grains(seeds, indices, tf.fill([rows], count))["images"].numpy() for count in counts]
+    return grid(np.stack(columns, axis=1).reshape(-1, 64, 64), columns=len(counts))
+
+
 def _next_version(model_dir: Path) -> int:
     versions = (
         [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] if model_dir.exists() else []
@@ -149,6 +164,8 @@ def export(
             "images"
         ].numpy()
         save_png(tmp / "samples.png", grid(samples, columns=4), scale=2)
+        if grains:
+            save_png(tmp / "grains.png", grain_picture(loaded, grains), scale=2)
         if data:
             from training.evaluate import evaluate_model
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from microstructure.stats import grain_counts, segment
 from tests.conftest import run_cli
@@ -112,6 +113,9 @@ def test_export_keeps_sample_and_adds_a_signature_that_takes_the_count(tiny_grai
     record = json.loads((tiny_grains_run / "config.json").read_text())["data"]["grains"]
     assert card["condition"] == {"name": "grains", **record}
     assert {"sample", "sample_grains", "partition", "partition_grains"} <= set(card["signatures"])
+    # grains.png: images 0..3 of seed 0 (rows) at every count of the range (columns), 2x scaled.
+    columns = record["max"] - record["min"] + 1
+    assert Image.open(version / "grains.png").size == (2 * (columns * 66 + 2), 2 * (4 * 66 + 2))
     model = tf.saved_model.load(str(version))
     seeds, indices = tf.fill([8], tf.constant(7, tf.int64)), tf.range(8, dtype=tf.int64)
     sample = model.signatures["sample"](seeds=seeds, indices=indices)["images"].numpy()
