@@ -41,7 +41,7 @@ def generate(page, **fields) -> None:
         page.get_by_label({"seed": "Seed", "n": "Images", "start": "First index", "size": "Size (px)",
                            "width": "Boundary width (px)"}[name], exact=True).fill(str(value))
     page.get_by_role("button", name="Generate").click()
-    page.wait_for_function("() => document.querySelector('#status').textContent.endsWith('px).'))")
+    page.wait_for_function("() => document.querySelector('#status').textContent.endsWith('px).')")
 
 
 def test_explorer_loads_with_the_default_model_and_its_card_without_console_errors(page, live_url):
