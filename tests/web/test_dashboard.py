@@ -12,6 +12,7 @@ from tests.service.conftest import ADMIN, API_KEY
 from tests.web.conftest import screenshot
 
 STEPS = 60  # the tiny preset logs every 5 steps: enough progress events to watch the bar move
+PROGRESS = "() => [document.querySelector('#progress').value, document.querySelector('#progress').max]"
 
 
 def use_key(page, key: str) -> None:
@@ -89,8 +90,8 @@ def test_a_tiny_synthetic_job_from_the_page_runs_live_to_succeeded_and_its_model
     seen, deadline = set(), time.monotonic() + 300
     while page.locator("#state").text_content() != "succeeded":
         assert page.locator("#state").text_content() not in ("failed", "cancelled", "interrupted")
-        assert time.monotonic() < deadline, f"job did not succeed in time: {httpx.get(f'{live_url}/train/{job_id}').text}"
-        seen.add(tuple(page.evaluate("[document.querySelector('#progress').value, document.querySelector('#progress').max]")))
+        assert time.monotonic() < deadline, f"no success in time: {httpx.get(f'{live_url}/train/{job_id}').text}"
+        seen.add(tuple(page.evaluate(PROGRESS)))
         time.sleep(0.1)
     running = sorted(value for value, total in seen if total == STEPS and 0 < value < STEPS)
     assert len(running) >= 2, f"the bar did not advance while running: {sorted(seen)}"

@@ -50,7 +50,7 @@ def test_explorer_loads_with_the_default_model_and_its_card_without_console_erro
     assert page.locator("#model").input_value() == "tiny"
     assert page.locator("#version").input_value() == "1"
     assert page.locator("#card-body").get_by_text("Distances to real images").is_visible()
-    page.wait_for_function("() => [...document.querySelectorAll('#card-body img')].every((i) => i.complete && i.naturalWidth)")
+    page.wait_for_function("() => [...document.querySelectorAll('#card-body img')].every((i) => i.naturalWidth)")
     assert page.watch.console_errors == []
 
 
