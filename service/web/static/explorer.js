@@ -2,7 +2,7 @@
 // The page state lives in the URL (?model=&version=&seed=&n=&start=&size=&width=), so a link shows the
 // same images again: opening a URL with a seed generates at once.
 
-import { ApiError, call, download, el, say } from "/ui/static/api.js";
+import { ApiError, bindKeyForm, call, download, el, say } from "/ui/static/api.js";
 import { renderCard } from "/ui/static/card.js";
 import { drawGray, parseNpy } from "/ui/static/images.js";
 
@@ -151,7 +151,9 @@ async function guarded(action) {
   try {
     await action();
   } catch (error) {
-    say(status, error instanceof ApiError || error instanceof Error ? error.message : String(error), "error");
+    say(status, error instanceof Error ? error.message : String(error), "error");
+    // A service started with MICROGAN_PROTECT_GENERATE=true wants the admin key for /generate too.
+    if (error instanceof ApiError && [401, 403].includes(error.status)) $("key-form").hidden = false;
   }
 }
 
@@ -180,6 +182,11 @@ $("version").addEventListener("change", () => guarded(loadCard));
 $("zoom-close").addEventListener("click", () => $("zoom").close());
 $("zoom-download").addEventListener("click", () => guarded(downloadEnlarged));
 window.addEventListener("popstate", () => guarded(async () => {
-  if (await applyUrl()) await generate(formState(), false);
+  if (await applyUrl()) return generate(formState(), false);
+  $("grid").replaceChildren();
+  $("downloads").replaceChildren();
+  shown = null;
+  say(status, "Choose a seed and press Generate.");
 }));
+bindKeyForm($("key-form"));
 guarded(start);

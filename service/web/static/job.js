@@ -17,6 +17,7 @@ const critic = lineChart($("chart-critic"), "Critic", ["Wasserstein estimate", "
 const losses = lineChart($("chart-losses"), "Losses", ["critic loss", "generator loss"]);
 let events = null;
 let frameStep = null;
+let modelName = null; // from the job (progress events do not carry it)
 let frameInterval = null; // from the job's resolved config
 let logFetched = 0;
 
@@ -30,7 +31,8 @@ function duration(seconds) {
 // State and progress (from a job, or from a progress event: id, state, phase, progress).
 
 function showState(update) {
-  $("job-title").textContent = `Job ${update.id}${update.model ? `: model ${update.model}` : ""}`;
+  modelName = update.model ?? modelName;
+  $("job-title").textContent = `Job ${update.id}${modelName ? `: model ${modelName}` : ""}`;
   $("state").textContent = update.state;
   $("state").className = `badge ${update.state}`;
   $("phase").textContent = update.phase ? `phase: ${update.phase}` : "";
