@@ -26,7 +26,7 @@ def fill_synthetic_tiny_job(page, model: str) -> None:
     page.get_by_label("Seed", exact=True).fill("3")
     page.get_by_label("Preset").select_option("tiny")
     page.get_by_label("Model name").fill(model)
-    page.get_by_label("Config overrides", exact=False).fill(f"total_steps={STEPS}")
+    page.get_by_label("Config overrides", exact=False).fill(f"total_steps={STEPS}\neval_interval={STEPS // 2}")
 
 
 @pytest.mark.parametrize(
@@ -86,15 +86,17 @@ def test_a_tiny_synthetic_job_from_the_page_runs_live_to_succeeded_and_its_model
     page.wait_for_url(f"{live_url}/ui/jobs/*")
     job_id = page.url.rsplit("/", 1)[1]
 
-    # The progress bar advances while the job runs, fed by the event stream.
-    seen, deadline = set(), time.monotonic() + 300
+    # The progress bar advances while the job runs, fed by the event stream, with an ETA.
+    seen, texts, deadline = set(), set(), time.monotonic() + 300
     while page.locator("#state").text_content() != "succeeded":
         assert page.locator("#state").text_content() not in ("failed", "cancelled", "interrupted")
         assert time.monotonic() < deadline, f"no success in time: {httpx.get(f'{live_url}/train/{job_id}').text}"
         seen.add(tuple(page.evaluate(PROGRESS)))
+        texts.add(page.locator("#progress-text").text_content())
         time.sleep(0.1)
     running = sorted(value for value, total in seen if total == STEPS and 0 < value < STEPS)
     assert len(running) >= 2, f"the bar did not advance while running: {sorted(seen)}"
+    assert any(f"/ {STEPS} · ETA " in text for text in texts), texts
     assert page.evaluate("document.querySelector('#progress').value") == STEPS
     assert f"step {STEPS} / {STEPS}" in page.locator("#progress-text").text_content()
 
@@ -103,6 +105,8 @@ def test_a_tiny_synthetic_job_from_the_page_runs_live_to_succeeded_and_its_model
     assert curves["step"] == list(range(5, STEPS + 1, 5)) and all(v is not None for v in curves["wasserstein"])
     assert page.locator("#chart-critic .u-title").text_content() == "Critic"
     page.wait_for_function("() => !document.querySelector('#preview').hidden")
+    assert f"at step {STEPS}" in page.locator("#fidelity").text_content()  # the evaluations at 30 and 60 arrived
+    assert page.locator("#fidelity table").count() == 2
     assert page.locator("#log").text_content().strip()
     assert page.locator("#cancel").is_disabled() and page.locator("#resume").is_disabled()
     screenshot(page, "web-job.png")
