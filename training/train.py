@@ -130,6 +130,8 @@ def _train(run_dir: Path, cfg: TrainConfig, data: RunData, resume: dict | None, 
     wgan = build_wgan(cfg, strategy, precision == "mixed_float16", schedule.total_steps, data.meta.get("grains"))
     average = build_average(cfg, strategy, wgan)
     step, preview = _start(run_dir, cfg, data, resume, strategy, wgan, average)
+    if resume:
+        print(f"resumed from {resume['path'].name} at step {step}/{schedule.total_steps}")
     meta = {
         "config": to_dict(cfg),
         "data": data.meta,
@@ -187,7 +189,6 @@ def _start(run_dir: Path, cfg: TrainConfig, data: RunData, resume, strategy, wga
         with strategy.scope():
             if not checkpoint.restore_arrays(wgan, resume, average):
                 print("the checkpoint has no moving average of the generator: it starts here")
-        print(f"resumed from {resume['path'].name} at step {resume['step']}")
         return resume["step"], resume["preview_noise"]
     save_frame(run_dir, "reals", data.images[:PREVIEW_COUNT])
     preview = np.random.default_rng([cfg.seed, 2**31]).standard_normal((PREVIEW_COUNT, cfg.z_noise_dim), np.float32)

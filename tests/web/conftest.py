@@ -53,11 +53,13 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def live_url(tmp_path_factory, tiny_store: Path) -> Iterator[str]:
-    """`python -m service` over a writable copy of the tiny store (jobs export into it); its base URL."""
+def live_url(tmp_path_factory, tiny_store: Path, tiny_grains_store: Path) -> Iterator[str]:
+    """`python -m service` over a writable copy of the tiny store (jobs export into it) with the conditional
+    `grains` model beside it; its base URL."""
     root = tmp_path_factory.mktemp("web")
     store = root / "store"
     shutil.copytree(tiny_store, store)
+    shutil.copytree(tiny_grains_store / "grains", store / "grains")
     process, url = start_service(
         root / "service.log",
         models_dir=str(store),

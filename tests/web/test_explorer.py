@@ -38,8 +38,16 @@ def page_images(page) -> np.ndarray:
 def generate(page, **fields) -> None:
     """Fill the form as a person would and press Generate; wait for the grid."""
     for name, value in fields.items():
-        page.get_by_label({"seed": "Seed", "n": "Images", "start": "First index", "size": "Size (px)",
-                           "width": "Boundary width (px)"}[name], exact=True).fill(str(value))
+        page.get_by_label(
+            {
+                "seed": "Seed",
+                "n": "Images",
+                "start": "First index",
+                "size": "Size (px)",
+                "width": "Boundary width (px)",
+            }[name],
+            exact=True,
+        ).fill(str(value))
     page.get_by_role("button", name="Generate").click()
     page.wait_for_function("() => document.querySelector('#status').textContent.endsWith('px).')")
 
@@ -103,7 +111,12 @@ def test_download_buttons_give_every_format_of_the_model(page, live_url):
     page.wait_for_function("() => document.querySelectorAll('#grid canvas').length === 4")
     labels = page.locator("#downloads button").all_text_contents()
     assert [label.removeprefix("Download ") for label in labels] == [
-        "zip of PNGs", "grid PNG", "npy", "h5", "SVG grid", "grain polygons (JSON)"
+        "zip of PNGs",
+        "grid PNG",
+        "npy",
+        "h5",
+        "SVG grid",
+        "grain polygons (JSON)",
     ]
     with page.expect_download() as download:
         page.get_by_role("button", name="Download npy").click()

@@ -1,5 +1,5 @@
 // The explorer (/): choose a model and version, see its card, generate images of a seed, page through them.
-// The page state lives in the URL (?model=&version=&seed=&n=&start=&size=&width=), so a link shows the
+// The page state lives in the URL (?model=&version=&seed=&n=&start=&size=&width=&grains=), so a link shows the
 // same images again: opening a URL with a seed generates at once.
 
 import { ApiError, bindKeyForm, call, download, el, say } from "/ui/static/api.js";
@@ -7,7 +7,7 @@ import { renderCard } from "/ui/static/card.js";
 import { drawGray, parseNpy } from "/ui/static/images.js";
 
 const MAX_SEED = (1n << 63n) - 1n;
-const FIELDS = ["model", "version", "seed", "n", "start", "size", "width"];
+const FIELDS = ["model", "version", "seed", "n", "start", "size", "width", "grains"];
 const $ = (id) => document.getElementById(id);
 const status = $("status");
 
@@ -17,6 +17,8 @@ let shown = null; // the state of the images on the page: {model, version, seed,
 let images = null; // their pixels: {count, side, pixels}
 
 const tessellated = () => Boolean(card && card.head === "laguerre");
+// A model conditioned on grain count takes grains= within its trained range (the card's "condition").
+const grainRange = () => (card && card.condition && card.condition.name === "grains" ? card.condition : null);
 
 // The form's values, checked; throws an Error naming the bad field.
 function formState() {
@@ -37,6 +39,15 @@ function formState() {
       if (!Number.isInteger(value) || value < low || value > high) throw new Error(`${label}: blank, or a whole number from ${low} to ${high}.`);
       state[name] = String(value);
     }
+  }
+  const range = grainRange();
+  const grains = $("grains").value.trim();
+  if (range && grains) {
+    const value = Number(grains);
+    if (!Number.isInteger(value) || value < range.min || value > range.max) {
+      throw new Error(`Grains per image: blank (drawn as in the training data), or a whole number from ${range.min} to ${range.max}.`);
+    }
+    state.grains = String(value);
   }
   return state;
 }
@@ -74,6 +85,9 @@ async function loadCard() {
   card = await (await call("GET", path)).json();
   renderCard($("card-body"), card);
   for (const label of document.querySelectorAll("[data-tessellation]")) label.hidden = !tessellated();
+  const range = grainRange();
+  for (const label of document.querySelectorAll("[data-grains]")) label.hidden = !range;
+  if (range) Object.assign($("grains"), { min: range.min, max: range.max, placeholder: `${range.min} to ${range.max}, or drawn` });
 }
 
 // Images.
@@ -98,7 +112,8 @@ async function generate(state, push) {
   $("grid").replaceChildren(...tiles);
   renderDownloads();
   const last = Number(state.start) + count - 1;
-  say(status, `${state.model} v${state.version}, seed ${state.seed}: images ${state.start} to ${last} (${side} px).`);
+  const asked = state.grains ? `, ${state.grains} grains each` : "";
+  say(status, `${state.model} v${state.version}, seed ${state.seed}${asked}: images ${state.start} to ${last} (${side} px).`);
 }
 
 function renderDownloads() {
@@ -139,6 +154,7 @@ async function applyUrl() {
   $("start").value = wanted.start || "0";
   $("size").value = wanted.size;
   $("width").value = wanted.width;
+  $("grains").value = wanted.grains;
   return Boolean(wanted.seed);
 }
 
