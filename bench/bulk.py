@@ -93,7 +93,8 @@ def main() -> int:
     print(f"bare forward (median): {forward:.0f} images/s")
     print(f"bulk, {args.format} (median): {written:.0f} images/s; one shard of {args.shard_size}: "
           f"{args.shard_size / written:.2f} s")  # fmt: skip
-    print(f"bulk / bare forward, median of the rounds: {ratio:.2f} (target >= {TARGET:.2f}: {'met' if ratio >= TARGET else 'missed'})")
+    verdict = "met" if ratio >= TARGET else "missed"
+    print(f"bulk / bare forward, median of the rounds: {ratio:.2f} (target >= {TARGET:.2f}: {verdict})")
     return 0
 
 

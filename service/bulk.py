@@ -180,7 +180,8 @@ def generate(generator, spec: SetSpec, out: Path, todo: range, block: int, progr
             rate = done / (time.perf_counter() - started)
             if bar.disable:  # logs (a Kubernetes pod): one line per shard instead of a bar
                 eta = (total - done) / rate
-                _say(f"shard {index} ({number}/{len(pending)}): {done}/{total} images, {rate:.0f} images/s, ETA {eta:.0f} s")
+                counts = f"{done}/{total} images, {rate:.0f} images/s, ETA {eta:.0f} s"
+                _say(f"shard {index} ({number}/{len(pending)}): {counts}")
         if writing is not None:
             writing.result()
     bar.close()

@@ -115,7 +115,9 @@ def check_manifest(folder: Path, spec: SetSpec) -> None:
     if not isinstance(found, dict):
         raise SetMismatch(f"{path} is not a manifest of an image set: choose another --out")
     wanted = asdict(spec)
-    differences = [f"{key} {found.get(key)!r} (asked: {wanted[key]!r})" for key in wanted if found.get(key) != wanted[key]]
+    differences = [
+        f"{key} {found.get(key)!r} (asked: {wanted[key]!r})" for key in wanted if found.get(key) != wanted[key]
+    ]
     if differences:
         raise SetMismatch(f"{folder} holds another set: {', '.join(differences)}; choose another --out")
 

@@ -80,7 +80,9 @@ def test_k8s_service_deployment_probes_gpu_secret_and_read_only_models():
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     env = _env(container)
     assert ports["http"] == int(env["MICROGAN_PORT"])
-    assert container["resources"]["requests"]["nvidia.com/gpu"] == container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert (
+        container["resources"]["requests"]["nvidia.com/gpu"] == container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    )
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert env["MICROGAN_API_KEY"] == {"secretKeyRef": {"name": "microgan-admin", "key": "api-key"}}
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == env["MICROGAN_MODELS_DIR"])

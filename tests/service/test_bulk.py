@@ -67,7 +67,9 @@ def test_bulk_shards_are_the_bytes_of_post_generate(client, tiny_store, tmp_path
 
 
 def test_bulk_labels_and_sites_are_the_models_own(client, tiny_store, tmp_path):
-    result = bulk(tiny_store, "--seed", SEED, "--count", 30, "--shard-size", 30, "--out", tmp_path, "--labels", "--sites")
+    result = bulk(
+        tiny_store, "--seed", SEED, "--count", 30, "--shard-size", 30, "--out", tmp_path, "--labels", "--sites"
+    )
     assert result.returncode == 0, result.stderr
     served = h5py.File(io.BytesIO(_generate(client, 0, 30, format="h5", labels="true")))
     geometry = json.loads(_generate(client, 0, 30, format="json"))["images"]
@@ -78,7 +80,9 @@ def test_bulk_labels_and_sites_are_the_models_own(client, tiny_store, tmp_path):
         sites, weights = shard["sites"][:], shard["weights"][:]
     assert sites.shape[:2] == weights.shape and sites.shape[0] == 30
     for i, record in enumerate(geometry):  # json coordinates are rounded to 4 decimals
-        assert np.allclose(record["sites"], sites[i], atol=1e-4) and np.allclose(record["weights"], weights[i], atol=1e-4)
+        assert np.allclose(record["sites"], sites[i], atol=1e-4) and np.allclose(
+            record["weights"], weights[i], atol=1e-4
+        )
 
 
 @pytest.fixture(scope="module")

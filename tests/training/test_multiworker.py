@@ -74,7 +74,9 @@ def test_multiworker_training_equals_one_process_with_the_same_global_batch(runs
         apart = max(float(np.max(np.abs(a - b))) for a, b in zip(one[group], two[group]))
         assert moved > 1e-4, f"{group}: the steps did not move the weights"
         assert apart < TOLERANCE * moved, f"{group}: workers differ by {apart}, training moved it {moved}"
-    losses = [[json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()] for run in (cluster, single)]
+    losses = [
+        [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()] for run in (cluster, single)
+    ]
     last = [next(r for r in reversed(lines) if "d_loss" in r) for lines in losses]
     assert last[0]["d_loss"] == pytest.approx(last[1]["d_loss"], rel=1e-3, abs=1e-4)
 
@@ -92,8 +94,11 @@ def test_multiworker_only_the_chief_writes_the_run_directory(runs):
 
 
 def test_tf_config_names_every_worker_and_this_task():
-    config = json.loads(run_cli("training", "tf-config", "--workers", "3", "--job", "j", "--service", "s",
-                                "--index", "2", check=True).stdout)
+    config = json.loads(
+        run_cli(
+            "training", "tf-config", "--workers", "3", "--job", "j", "--service", "s", "--index", "2", check=True
+        ).stdout
+    )
     assert config == json.loads(tf_config(indexed_job_hosts("j", "s", 3, 2222), 2))
     assert config["cluster"]["worker"][0] == "j-0.s:2222" and config["task"] == {"type": "worker", "index": 2}
     assert is_chief({"TF_CONFIG": tf_config(["a:1", "b:1"], 0)})
