@@ -89,6 +89,11 @@ class Generator:
         self.head: str = self.card.get("head", "image")
         self.render_width = int(self.card.get("config", {}).get("render_width", 2))  # boundary px it draws
         self._partition = self._loaded.signatures.get("partition")
+        # Models conditioned on grains per image take a count in their `_grains` signatures.
+        self.condition: dict | None = self.card.get("condition")
+        self._sample_grains = self._loaded.signatures.get("sample_grains")
+        self._partition_grains = self._loaded.signatures.get("partition_grains")
+        self.views: dict = {}  # service.conditions.GrainsView per count asked for
 
         # Warm up with the one shape the batcher uses, and check the contract while at it.
         images = self(np.zeros(block, np.int64), np.arange(block, dtype=np.int64))
@@ -98,17 +103,20 @@ class Generator:
                 f"({block}, {IMAGE_SIZE}, {IMAGE_SIZE})"
             )
 
-    def __call__(self, seeds: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        """uint8 (B, 64, 64): image b is a function of (seeds[b], indices[b]) alone."""
+    def __call__(self, seeds: np.ndarray, indices: np.ndarray, grains: int | None = None) -> np.ndarray:
+        """uint8 (B, 64, 64): image b is a function of (seeds[b], indices[b]) alone [and of the grain
+        count asked for, for a conditional model]."""
         tf = self._tf
-        out = self._sample(seeds=tf.constant(seeds, tf.int64), indices=tf.constant(indices, tf.int64))
-        return out["images"].numpy()
+        ids = {"seeds": tf.constant(seeds, tf.int64), "indices": tf.constant(indices, tf.int64)}
+        if grains is None:
+            return self._sample(**ids)["images"].numpy()
+        return self._sample_grains(**ids, grains=tf.fill([len(seeds)], tf.constant(grains, tf.int32)))["images"].numpy()
 
     @property
     def has_partition(self) -> bool:
         return self._partition is not None
 
-    def partition(self, seeds: np.ndarray, indices: np.ndarray) -> dict[str, np.ndarray]:
+    def partition(self, seeds: np.ndarray, indices: np.ndarray, grains: int | None = None) -> dict[str, np.ndarray]:
         """The generator's own partition of each image: labels int32 (B, 64, 64) and, for a Laguerre
         tessellation, sites (B, K, 2) and weights (B, K) in pixel units; computed in blocks of max_batch."""
         if self._partition is None:
@@ -117,9 +125,11 @@ class Generator:
         parts: list[dict] = []
         for start in range(0, len(seeds), self.max_batch):
             block = slice(start, start + self.max_batch)
-            out = self._partition(
-                seeds=tf.constant(seeds[block], tf.int64), indices=tf.constant(indices[block], tf.int64)
-            )
+            ids = {"seeds": tf.constant(seeds[block], tf.int64), "indices": tf.constant(indices[block], tf.int64)}
+            if grains is None:
+                out = self._partition(**ids)
+            else:
+                out = self._partition_grains(**ids, grains=tf.fill([len(ids["seeds"])], tf.constant(grains, tf.int32)))
             parts.append({key: value.numpy() for key, value in out.items()})
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 

@@ -65,6 +65,11 @@ class Batch:
     n: int
     z_dim: int
     precision: str
+    grains: int | None = None  # grains per image asked of a conditional model (None: not asked)
+
+    def record(self) -> dict:
+        """The fields that were set, for the zip manifest, the h5 attributes and the json header."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
     def file_name(self, index: int, extension: str = "png") -> str:
         return f"{self.model}-v{self.version}-s{self.seed}-{index:05d}.{extension}"
@@ -130,7 +135,7 @@ class ZipStream:
 
     def begin(self) -> bytes:
         files = [self.batch.file_name(self.batch.start + i, self.extension) for i in range(self.batch.n)]
-        manifest = {**asdict(self.batch), "files": files}
+        manifest = {**self.batch.record(), "files": files}
         self._archive.writestr(_entry("manifest.json"), json.dumps(manifest, indent=2))
         return self._sink.take()
 
@@ -177,6 +182,6 @@ def h5(
             file.attrs["labels_source"] = labels_source or "segmentation"
         for name, data in (extra or {}).items():
             file.create_dataset(name, data=data, track_times=False)
-        for key, value in asdict(batch).items():
+        for key, value in batch.record().items():
             file.attrs[key] = value
     return buffer.getvalue()

@@ -113,7 +113,7 @@ def json_chunks(batch, sites: np.ndarray, weights: np.ndarray, size: int, width:
     """format=json, a record at a time (a large n never sits in memory whole as text)."""
     import json
 
-    head = {k: getattr(batch, k) for k in ("model", "version", "seed", "start", "n")}
+    head = {k: v for k, v in batch.record().items() if k in ("model", "version", "seed", "start", "n", "grains")}
     yield (json.dumps({**head, "size": size, "width": width})[:-1] + ', "images": [').encode()
     for i, record in enumerate(describe(sites, weights, batch.seed, batch.start, size)):
         yield ((",\n" if i else "\n") + json.dumps(record, separators=(",", ":"))).encode()

@@ -24,6 +24,11 @@ class Ready(BaseModel):
     precision: Precision
 
 
+class GrainRange(BaseModel):
+    min: int = Field(description="fewest grains per image the model was trained on")
+    max: int = Field(description="most grains per image the model was trained on")
+
+
 class ModelVersions(BaseModel):
     name: str
     versions: list[int] = Field(description="loaded versions, ascending")
@@ -39,6 +44,11 @@ class ModelVersions(BaseModel):
         False,
         description="the latest version draws a Laguerre tessellation: /generate then takes size, width, "
         "format=json (grain polygons) and format=svg",
+    )
+    conditions: dict[str, GrainRange] = Field(
+        default_factory=dict,
+        description="what /generate can ask the latest version for besides a seed, with the trained range: "
+        '{"grains": {"min": 5, "max": 12}} for a model conditioned on grains per image (grains=)',
     )
 
 

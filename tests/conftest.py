@@ -100,6 +100,38 @@ def tiny_store(tmp_path_factory, tiny_run) -> Path:
     return store
 
 
+@pytest.fixture(scope="session")
+def tiny_grains_run(tmp_path_factory, synthetic_zip) -> Path:
+    """A finished `tiny` run conditioned on grains per image (condition=grains), trained via the CLI."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny-grains"
+    run_cli(
+        "training",
+        "train",
+        "--data",
+        synthetic_zip,
+        "--run-dir",
+        run_dir,
+        "--preset",
+        "tiny",
+        "--set",
+        "condition=grains",
+        "--set",
+        "total_steps=60",
+        "--set",
+        "seed=6",
+        check=True,
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_grains_store(tmp_path_factory, tiny_grains_run) -> Path:
+    """A models_store holding the conditional tiny run exported as `grains` version 1."""
+    store = tmp_path_factory.mktemp("store")
+    run_cli("training", "export", "--run-dir", tiny_grains_run, "--store", store, "--name", "grains", check=True)
+    return store
+
+
 def free_port() -> int:
     """A free TCP port on loopback (the only address tests serve on)."""
     import socket

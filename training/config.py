@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from training.conditions import CONDITIONS
 from training.errors import UserError
 
 
@@ -33,6 +34,10 @@ class TrainConfig:
     # positions and weights); uniform = a count drawn from z's first component, uniform over a learnt
     # range, removes the other sites (training.heads.CountGate).
     g_count: str = "free"
+    # What a caller may ask for: none; grains = the number of grains per image (a conditional WGAN-GP:
+    # the generator reads the count beside z, the critic judges (image, count) pairs by projection; a
+    # laguerre head draws exactly that many sites, all inside the image, and ignores g_count).
+    condition: str = "none"
     render_width: int = 2  # boundary width the partition heads draw, px (as `dataset --width`)
     z_noise_dim: int = 100  # latent size
     g_base: int = 128  # channels of the generator's 4x4 dense map
@@ -79,6 +84,7 @@ ARCHITECTURE_KEYS = (
     "g_sites",
     "g_hidden",
     "g_count",
+    "condition",
     "render_width",
     "z_noise_dim",
     "g_base",
@@ -145,6 +151,7 @@ _CHOICES = {
     "preset": tuple(PRESETS),
     "g_head": HEADS,
     "g_count": ("free", "uniform"),
+    "condition": CONDITIONS,
 }
 _POSITIVE = (
     "g_sites",
@@ -232,6 +239,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UserError(f"config key 'render_width': must be 1..{MAX_RENDER_WIDTH} px, got {cfg.render_width}")
     if cfg.g_head != "image" and cfg.g_sites < 2:
         raise UserError(f"config key 'g_sites': a partition needs at least 2 grains, got {cfg.g_sites}")
+    if cfg.condition != "none" and cfg.d_pack != 1:
+        raise UserError("config key 'd_pack': a conditional critic judges one image at a time (d_pack=1)")
     if cfg.batch_size % cfg.d_pack:
         raise UserError(f"config key 'd_pack': batch_size {cfg.batch_size} is not a multiple of {cfg.d_pack}")
     for key in ("g_filters", "d_filters"):

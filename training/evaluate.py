@@ -19,7 +19,7 @@ import numpy as np
 
 from microstructure.compare import compare
 from microstructure.images import grid, to_uint8
-from microstructure.stats import measure
+from microstructure.stats import grain_counts, measure
 from training.errors import UserError
 
 SAMPLE_SEED = 0
@@ -69,32 +69,88 @@ def quick_fidelity(generator, reference: tuple, n: int, seed: int) -> dict:
     return _flat(compare(fake, *reference))
 
 
-def sample_model(model_dir: Path, n: int, seed: int = SAMPLE_SEED) -> np.ndarray:
-    """Images 0..n-1 of `seed` from an exported SavedModel's sample signature, uint8 (n, 64, 64)."""
+def load_model(model_dir: Path):
     import tensorflow as tf
 
     if not (model_dir / "saved_model.pb").exists():
         raise UserError(f"{model_dir}: not an exported model version (no saved_model.pb)")
-    model = tf.saved_model.load(str(model_dir))
+    return tf.saved_model.load(str(model_dir))
+
+
+def sample_model(model, n: int, seed: int = SAMPLE_SEED, grains: int | None = None) -> np.ndarray:
+    """Images 0..n-1 of `seed` from a loaded SavedModel's sample signature (or, with `grains`, its
+    sample_grains signature at that count), uint8 (n, 64, 64)."""
+    import tensorflow as tf
+
     out = []
     for start in range(0, n, _CHUNK):
         indices = tf.range(start, min(start + _CHUNK, n), dtype=tf.int64)
         seeds = tf.fill(tf.shape(indices), tf.constant(seed, tf.int64))
-        out.append(model.signatures["sample"](seeds=seeds, indices=indices)["images"].numpy())
+        if grains is None:
+            images = model.signatures["sample"](seeds=seeds, indices=indices)
+        else:
+            counts = tf.fill(tf.shape(indices), tf.constant(grains, tf.int32))
+            images = model.signatures["sample_grains"](seeds=seeds, indices=indices, grains=counts)
+        out.append(images["images"].numpy())
     return np.concatenate(out)
 
 
 def evaluate_model(model_dir: Path, data: str, n: int = 2000, train_data: str | None = None) -> dict:
+    """The eight checks on n samples of `sample`; for a model conditioned on grains also how well its
+    images obey the requested count (`grain_accuracy`, n images spread over the trained range)."""
     from training.data import load
 
-    fake = sample_model(Path(model_dir), n)
+    model = load_model(Path(model_dir))
+    fake = sample_model(model, n)
     real, floor = _real_split(to_uint8(load(data).images[..., 0]), n, seed=1)
     train = to_uint8(load(train_data).images[..., 0]) if train_data else None
     measures = [measure(x) for x in (fake, real, floor)]
     report = compare(*measures, train=train)
     report["summary"] = _flat(report)
+    if "sample_grains" in model.signatures:
+        trained = model.grain_histogram.numpy()[:, 0]
+        draw = lambda count, m: sample_model(model, m, grains=count)  # noqa: E731
+        report["conditional"] = grain_accuracy(draw, int(trained.min()), int(trained.max()), n)
+        report["summary"].update(
+            grains_exact=report["conditional"]["exact"], grains_within_1=report["conditional"]["within_1"]
+        )
     report["_images"] = (fake, real, measures)
     return report
+
+
+def grain_accuracy(draw, low: int, high: int, n: int) -> dict:
+    """Shares of images with exactly the requested grain count and within +-1, overall and per count:
+    about n images in all, the same number at every count low..high; `draw(count, m)` gives m uint8
+    images asked for that count (from a SavedModel or a Keras generator)."""
+    per = max(16, n // (high - low + 1))
+    rows = {}
+    for count in range(low, high + 1):
+        found = grain_counts(draw(count, per))
+        rows[str(count)] = {
+            "exact": float((found == count).mean()),
+            "within_1": float((abs(found - count) <= 1).mean()),
+            "mean": float(found.mean()),
+        }
+    return {
+        "images_per_count": per,
+        "exact": float(np.mean([r["exact"] for r in rows.values()])),
+        "within_1": float(np.mean([r["within_1"] for r in rows.values()])),
+        "per_count": rows,
+    }
+
+
+def keras_grain_accuracy(generator, record: dict, n: int, seed: int) -> dict:
+    """grain_accuracy of a conditional Keras generator over its training record's range."""
+    z = np.random.default_rng([seed, 2]).standard_normal((n, generator.input["z"].shape[-1]), np.float32)
+
+    def draw(count: int, m: int) -> np.ndarray:
+        chunks = [
+            generator({"z": z[i : min(i + _CHUNK, m)], "grains": np.full(min(_CHUNK, m - i), count, np.int32)})
+            for i in range(0, m, _CHUNK)
+        ]
+        return to_uint8(np.concatenate([c.numpy() for c in chunks]))
+
+    return grain_accuracy(draw, record["min"], record["max"], n)
 
 
 def print_report(report: dict) -> None:
@@ -116,6 +172,12 @@ def print_report(report: dict) -> None:
         "defect_free_share",
     ):
         print(f"{key:24s} {gen[key]:10.3f} {real[key]:10.3f}")
+    if "conditional" in report:
+        cond = report["conditional"]
+        print(f"\n{'grains asked':24s} {'exact':>10s} {'within 1':>10s} {'mean':>10s}")
+        for count, row in cond["per_count"].items():
+            print(f"{count:24s} {row['exact']:10.3f} {row['within_1']:10.3f} {row['mean']:10.2f}")
+        print(f"{'all':24s} {cond['exact']:10.3f} {cond['within_1']:10.3f}  ({cond['images_per_count']} per count)")
     sizes = report["sizes"]
     print(
         f"\n{sizes['generated']} generated vs {sizes['real']} real (floor from {sizes['real_floor']} more); "

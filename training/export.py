@@ -8,18 +8,13 @@
 
 Writes `<store>/<name>/<N>/` (TF Serving's layout, N the next integer version) holding the float32
 SavedModel, `fp16/` (the same signatures computing in float16, for GPU serving), `model.json` (the
-model card), `samples.png` and, when the run has them, `training.gif` and `losses.png`. Everything is
-written into a temporary directory first and renamed into place, so a crash never leaves a version
-that looks complete, and a version is never changed afterwards.
+model card), `samples.png` (for a model conditioned on grains also `grains.png`: images 0..3 of seed
+0 down the rows, drawn at every count of the trained range across the columns) and, when the run has
+them, `training.gif` and `losses.png`. Everything is written into a temporary directory first and
+renamed into place, so a crash never leaves a version that looks complete, and a version is never
+changed afterwards.
 
-Signatures:
-  serving_default(z float32 [B, z_dim]) -> images float32 [B, 64, 64, 1] in [-1, 1]
-  sample(seeds int64 [B], indices int64 [B]) -> images uint8 [B, 64, 64]; image b is a function of
-      the model and (seeds[b], indices[b]) alone: its latent is stateless_normal(seed=[seed, index]).
-  partition(seeds, indices) -> labels int32 [B, 64, 64] (the label each pixel takes, 0..g_sites-1),
-      and for the laguerre head sites float32 [B, g_sites, 2] ((x, y) in px from the image's top-left
-      corner) and weights float32 [B, g_sites] (px^2): pixel centre p belongs to the site with the
-      smallest |p - site|^2 - weight. Only for the partition heads (the card's "head" says which).
+Signatures: training.signatures.
 """
 
 from __future__ import annotations
@@ -34,14 +29,9 @@ from pathlib import Path
 from training import checkpoint
 from training.config import from_dict, to_dict
 from training.errors import UserError
+from training.signatures import MAX_SAMPLE_BATCH, PARTITION_SIGNATURES, conditional_signatures, signatures, tf_module
 
-MAX_SAMPLE_BATCH = 8192  # largest B the sample signature accepts
 SAMPLES_SEED = 0  # samples.png shows images 0..15 of this seed
-PARTITION_SIGNATURES = {
-    "laguerre": "seeds int64 [B], indices int64 [B] -> labels int32 [B, 64, 64], sites float32 [B, K, 2] "
-    "(x, y px), weights float32 [B, K] (px^2)",
-    "partition": "seeds int64 [B], indices int64 [B] -> labels int32 [B, 64, 64]",
-}
 
 
 def pick_checkpoint(run_dir: Path, which: str) -> tuple[dict, str]:
@@ -75,65 +65,6 @@ def pick_checkpoint(run_dir: Path, which: str) -> tuple[dict, str]:
         raise UserError(str(error)) from None
 
 
-def _module(generator, z_dim: int):
-    import tensorflow as tf
-
-    from training.heads import partition_outputs
-    from training.models import IMAGE_SIZE
-
-    partition = partition_outputs(generator)
-    id_spec = [tf.TensorSpec([None], tf.int64, name="seeds"), tf.TensorSpec([None], tf.int64, name="indices")]
-
-    def latents(seeds, indices):
-        checks = [
-            tf.debugging.assert_equal(tf.shape(seeds), tf.shape(indices), message="seeds and indices differ in length"),
-            tf.debugging.assert_non_negative(seeds, message="seeds must be >= 0"),
-            tf.debugging.assert_non_negative(indices, message="indices must be >= 0"),
-            tf.debugging.assert_less_equal(tf.size(seeds), MAX_SAMPLE_BATCH, message=f"batch above {MAX_SAMPLE_BATCH}"),
-        ]
-        with tf.control_dependencies(checks):
-            pairs = tf.stack([seeds, indices], axis=1)
-        return tf.vectorized_map(lambda pair: tf.random.stateless_normal([z_dim], seed=pair), pairs)
-
-    class Generator(tf.Module):
-        def __init__(self):
-            super().__init__(name="microgan_generator")
-            self.generator = generator
-
-        @tf.function(input_signature=[tf.TensorSpec([None, z_dim], tf.float32, name="z")])
-        def serve(self, z):
-            return {"images": tf.cast(self.generator(z, training=False), tf.float32)}
-
-        @tf.function(input_signature=id_spec)
-        def sample(self, seeds, indices):
-            images = tf.cast(self.generator(latents(seeds, indices), training=False), tf.float32)[..., 0]
-            # Same mapping as microstructure.images.to_uint8 (round half to even, clip).
-            return {"images": tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0, 255), tf.uint8)}
-
-    module = Generator()
-    if partition is not None:  # only heads that draw a partition export one
-
-        @tf.function(input_signature=id_spec)
-        def partition_of(seeds, indices):
-            out = partition(latents(seeds, indices), training=False)
-            result = {"labels": tf.argmax(out["logits"], axis=-1, output_type=tf.int32)}
-            if "sites" in out:  # unit coordinates -> pixels (x, y), weights -> pixels squared
-                result["sites"] = tf.cast(out["sites"], tf.float32) * IMAGE_SIZE
-                result["weights"] = tf.cast(out["weights"], tf.float32) * IMAGE_SIZE**2
-            return result
-
-        module.partition = partition_of
-    return module
-
-
-def signatures(module) -> dict:
-    """The exported signatures: partition only for heads that draw one."""
-    found = {"serving_default": module.serve, "sample": module.sample}
-    if hasattr(module, "partition"):
-        found["partition"] = module.partition
-    return found
-
-
 def pick_weights(state: dict, which: str) -> tuple[list, str]:
     """The generator weights to export: the moving average ("ema", when the checkpoint has one) or "raw"."""
     if which not in ("ema", "raw"):
@@ -146,7 +77,7 @@ def pick_weights(state: dict, which: str) -> tuple[list, str]:
     return state["generator"], "raw"
 
 
-def _save(path: Path, state: dict, weights: list, precision: str) -> None:
+def _save(path: Path, state: dict, weights: list, precision: str, grains: dict | None = None) -> None:
     """Build the generator under `precision` from the checkpoint's config and these weights, and save it."""
     import keras
     import tensorflow as tf
@@ -161,8 +92,21 @@ def _save(path: Path, state: dict, weights: list, precision: str) -> None:
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
     generator.set_weights(weights)
-    module = _module(generator, cfg.z_noise_dim)
+    module = tf_module(generator, cfg.z_noise_dim, grains)
     tf.saved_model.save(module, str(path), signatures=signatures(module))
+
+
+def grain_picture(loaded, grains: dict, rows: int = 4):
+    """uint8 mosaic: images 0..rows-1 of SAMPLES_SEED (down) at each count grains["min"]..["max"] (across)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from microstructure.images import grid
+
+    counts = range(grains["min"], grains["max"] + 1)
+    seeds, indices = tf.fill([rows], tf.constant(SAMPLES_SEED, tf.int64)), tf.range(rows, dtype=tf.int64)
+    columns = [loaded.sample_grains(seeds, indices, tf.fill([rows], count))["images"].numpy() for count in counts]
+    return grid(np.stack(columns, axis=1).reshape(-1, 64, 64), columns=len(counts))
 
 
 def _next_version(model_dir: Path) -> int:
@@ -208,8 +152,11 @@ def export(
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir))
     try:
-        _save(tmp, state, arrays, "float32")
-        _save(tmp / "fp16", state, arrays, "mixed_float16")
+        grains = meta.get("data", {}).get("grains")
+        if from_dict(state["config"]).condition == "grains" and not grains:
+            raise UserError(f"{run_dir}/config.json: a conditional run without its grain histogram (data.grains)")
+        _save(tmp, state, arrays, "float32", grains)
+        _save(tmp / "fp16", state, arrays, "mixed_float16", grains)
 
         # Samples and fidelity come from the exported model itself, as the service will see it.
         loaded = tf.saved_model.load(str(tmp))
@@ -217,6 +164,8 @@ def export(
             "images"
         ].numpy()
         save_png(tmp / "samples.png", grid(samples, columns=4), scale=2)
+        if grains:
+            save_png(tmp / "grains.png", grain_picture(loaded, grains), scale=2)
         if data:
             from training.evaluate import evaluate_model
 
@@ -257,7 +206,9 @@ def export(
                 "serving_default": "z float32 [B, z_dim] -> images float32 [B, 64, 64, 1] in [-1, 1]",
                 "sample": "seeds int64 [B], indices int64 [B] -> images uint8 [B, 64, 64]",
                 **({"partition": PARTITION_SIGNATURES[cfg.g_head]} if cfg.g_head in PARTITION_SIGNATURES else {}),
+                **(conditional_signatures(cfg) if grains else {}),
             },
+            **({"condition": {"name": "grains", **grains}} if grains else {}),
             "max_sample_batch": MAX_SAMPLE_BATCH,
             "variants": {"float32": ".", "float16": "fp16"},
             "fidelity": fidelity,

@@ -37,23 +37,24 @@ ABSENT = 4.0
 
 
 class LaguerreSites(layers.Layer):
-    """[B, 3K] raw outputs [, presence [B, K]] -> (sites [B, K, 2] in the box, weights [B, K]), unit
-    coordinates; a site's weight is lowered as its presence falls (CountGate), so absent sites own no pixel."""
+    """[B, 3K] raw outputs [, presence [B, K]] -> (sites [B, K, 2] in a centred box `box` times the
+    image, weights [B, K]), unit coordinates; a site's weight is lowered as its presence falls (CountGate
+    or a grain-count condition), so absent sites own no pixel."""
 
-    def __init__(self, count: int, **kwargs):
+    def __init__(self, count: int, box: float = SITE_BOX, **kwargs):
         super().__init__(dtype="float32", **kwargs)
-        self.count = count
+        self.count, self.box = count, box
 
     def call(self, raw, presence=None):
         raw = tf.reshape(tf.cast(raw, tf.float32), [-1, self.count, 3])
-        sites = 0.5 + 0.5 * SITE_BOX * tf.tanh(raw[..., :2])
+        sites = 0.5 + 0.5 * self.box * tf.tanh(raw[..., :2])
         weights = WEIGHT_SCALE * raw[..., 2]
         if presence is not None:
             weights -= FADE * (1.0 - presence) + ABSENT * tf.cast(presence <= 0.0, tf.float32)
         return sites, weights
 
     def get_config(self):
-        return {**super().get_config(), "count": self.count}
+        return {**super().get_config(), "count": self.count, "box": self.box}
 
 
 class CountGate(layers.Layer):

@@ -16,8 +16,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from training.condition_layers import CountFeatures, GrainPrior, NoRequest, Projection
+from training.conditions import cumulative
 from training.config import TrainConfig
-from training.heads import CountGate, LaguerreLogits, LaguerreSites, RenderBoundaries
+from training.heads import SITE_BOX, CountGate, LaguerreLogits, LaguerreSites, RenderBoundaries
 
 IMAGE_SIZE = 64
 
@@ -32,29 +34,53 @@ def build_generator(cfg: TrainConfig) -> keras.Model:
     an MLP; partition: the conv generator ending in `g_sites` label logits. The partition heads draw
     boundaries with the dataset's rule (training.render) at `render_width` px."""
     z = keras.Input((cfg.z_noise_dim,), name="z")
+    inputs, code, presence = z, z, None  # what the model takes, what its networks read, sites present
+    if cfg.condition == "grains":
+        grains = keras.Input((), dtype="int32", name="grains")
+        inputs = {"z": z, "grains": grains}
+        counts = GrainPrior(cfg.g_sites, name="grain_prior")([z, grains])
+        onehot, presence = CountFeatures(cfg.g_sites, name="count_features")(counts)
+        code = layers.Concatenate(name="z_and_grains")([z, onehot])
     if cfg.g_head == "laguerre":
-        x, presence = z, None
-        if cfg.g_count == "uniform":
+        x, box = code, SITE_BOX
+        if presence is not None:
+            box = 1.0  # exactly `count` sites, all inside the image, as the data's seeds
+        elif cfg.g_count == "uniform":
             presence, level = CountGate(cfg.g_sites, name="count")(z)
             x = layers.Concatenate(name="z_and_count")([z, level])
         for i in (1, 2):
             x = layers.Dense(cfg.g_hidden, kernel_initializer=_glorot(cfg.seed, 40 + i), name=f"mlp{i}")(x)
             x = layers.LeakyReLU(0.2)(x)
         raw = layers.Dense(3 * cfg.g_sites, kernel_initializer=_glorot(cfg.seed, 43), dtype="float32", name="raw")(x)
-        sites = LaguerreSites(cfg.g_sites, name="sites")(raw, presence)
+        sites = LaguerreSites(cfg.g_sites, box=box, name="sites")(raw, presence)
         logits = LaguerreLogits(IMAGE_SIZE, name="logits")(list(sites))
         images = RenderBoundaries(cfg.render_width, name="images")(logits)
-        return keras.Model(z, images, name="generator")
-    x = _conv_backbone(cfg, z)
+        return keras.Model(inputs, images, name="generator")
+    x = _conv_backbone(cfg, code)
     if cfg.g_head == "partition":
         logits = layers.Conv2D(
             cfg.g_sites, 3, padding="same", kernel_initializer=_init(cfg.seed, 4), dtype="float32", name="logits"
         )(x)
         images = RenderBoundaries(cfg.render_width, name="images")(logits)
-        return keras.Model(z, images, name="generator")
+        return keras.Model(inputs, images, name="generator")
     x = layers.Conv2D(1, 3, padding="same", kernel_initializer=_init(cfg.seed, 4), name="conv_out")(x)
     images = layers.Activation("tanh", dtype="float32", name="images")(x)
-    return keras.Model(z, images, name="generator")
+    return keras.Model(inputs, images, name="generator")
+
+
+def unconditional(generator: keras.Model) -> keras.Model:
+    """A model z -> images sharing the generator's layers: the generator itself, or for a conditional
+    generator one that draws every image's grain count from the training histogram (GrainPrior)."""
+    if not isinstance(generator.input, dict):
+        return generator
+    z = keras.Input(generator.input["z"].shape[1:], name="z")
+    return keras.Model(z, generator({"z": z, "grains": NoRequest(name="no_request")(z)}), name="sampler")
+
+
+def set_grain_histogram(generator: keras.Model, record: dict) -> None:
+    """Give a conditional generator the training data's grain-count histogram (a training.conditions record)."""
+    prior = generator.get_layer("grain_prior")
+    prior.set_cdf(cumulative(record, prior.most))
 
 
 def _glorot(seed: int, offset: int) -> keras.initializers.Initializer:
@@ -95,4 +121,9 @@ def build_critic(cfg: TrainConfig) -> keras.Model:
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     score = layers.Dense(1, kernel_initializer=_init(cfg.seed, 20), dtype="float32", name="score")(x)
+    if cfg.condition == "grains":  # judges (image, count) pairs: the projection term
+        grains = keras.Input((), dtype="int32", name="grains")
+        projected = Projection(cfg.g_sites + 1, seed=cfg.seed * 1000 + 21, name="projection")([x, grains])
+        score = layers.Add(dtype="float32", name="conditional_score")([score, projected])
+        return keras.Model({"images": images, "grains": grains}, score, name="critic")
     return keras.Model(images, score, name="critic")

@@ -34,6 +34,7 @@ _COLUMNS = (
     ("dangling_ends_per_image", "dangling", "{:.2f}"),
     ("detached_per_image", "detached", "{:.2f}"),
 )
+_CONDITIONAL_COLUMNS = (("grains_exact", "exact", "{:.3f}"), ("grains_within_1", "within 1", "{:.3f}"))
 
 
 def candidates(run_dir: Path, steps: str | None) -> list[tuple[int, Path]]:
@@ -67,13 +68,15 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
     chosen = candidates(run_dir, steps)  # before TensorFlow loads: bad arguments fail at once
 
     from training.data import load
-    from training.evaluate import quick_fidelity, reference_measures
-    from training.models import build_generator
+    from training.evaluate import keras_grain_accuracy, quick_fidelity, reference_measures
+    from training.models import build_generator, unconditional
 
     reference = reference_measures(load(data).images[..., 0], n, REAL_SEED)
+    meta = run_dir / "config.json"
+    grains = json.loads(meta.read_text()).get("data", {}).get("grains") if meta.exists() else None
     groups = {"raw": ("generator",), "ema": ("generator_ema",), "both": ("generator", "generator_ema")}[weights]
-    generator, built_for, rows = None, None, []
-    print(_header(), flush=True)
+    generator, sampler, built_for, rows = None, None, None, []
+    print(_header(bool(grains)), flush=True)
     for step, path in chosen:
         try:
             state = checkpoint.load(path)
@@ -83,6 +86,7 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
         config = from_dict(state["config"])
         if built_for != config:  # one build per architecture; runs keep theirs, so normally one
             generator, built_for = build_generator(config), config
+            sampler = unconditional(generator)
         for group in groups:
             if not state.get(group):
                 continue
@@ -91,8 +95,11 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
             row = {
                 "step": step,
                 "weights": "raw" if group == "generator" else "ema",
-                "figures": quick_fidelity(generator, reference, n, seed=LATENT_SEED),
+                "figures": quick_fidelity(sampler, reference, n, seed=LATENT_SEED),
             }
+            if grains:  # a conditional run: how well its images obey the count asked for
+                accuracy = keras_grain_accuracy(generator, grains, n, seed=LATENT_SEED)
+                row["figures"].update(grains_exact=accuracy["exact"], grains_within_1=accuracy["within_1"])
             rows.append(row)
             print(_line(row), flush=True)
     if not rows:
@@ -100,12 +107,17 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
     return rows
 
 
-def _header() -> str:
-    return f"{'step':>7} {'weights':7} " + " ".join(f"{title:>11}" for _, title, _ in _COLUMNS)
+def _columns(conditional: bool) -> tuple:
+    return _COLUMNS + (_CONDITIONAL_COLUMNS if conditional else ())
+
+
+def _header(conditional: bool = False) -> str:
+    return f"{'step':>7} {'weights':7} " + " ".join(f"{title:>11}" for _, title, _ in _columns(conditional))
 
 
 def _line(row: dict, mark: str = "") -> str:
-    cells = " ".join(f"{fmt.format(row['figures'][key]):>11}" for key, _, fmt in _COLUMNS)
+    columns = _columns("grains_exact" in row["figures"])
+    cells = " ".join(f"{fmt.format(row['figures'][key]):>11}" for key, _, fmt in columns)
     return f"{row['step']:>7} {row['weights']:7} {cells}{mark}"
 
 

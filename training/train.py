@@ -100,19 +100,30 @@ def setup_tensorflow(cfg: TrainConfig):
 # The step: one global batch drawn on the host, sliced per replica, summed back.
 
 
-def draw_batch(cfg: TrainConfig, images: np.ndarray, step: int, steps_per_epoch: int) -> dict:
-    """Real batches and all noise of generator step `step` (0-based): a function of (seed, step)."""
+GENERATOR_STEP_KEYS = ("z_g", "grains_g")  # batch entries of the generator step; the others lead with n_critic
+
+
+def draw_batch(
+    cfg: TrainConfig, images: np.ndarray, step: int, steps_per_epoch: int, grains: np.ndarray | None = None
+) -> dict:
+    """Real batches and all noise of generator step `step` (0-based): a function of (seed, step).
+    With `grains` (the count of every image, for a conditional run) the real batches' counts, and
+    counts for the generator step drawn from the data's own."""
     epoch, within = divmod(step, steps_per_epoch)
     per_step = cfg.n_critic * cfg.batch_size
     order = epoch_order(len(images), cfg.seed, epoch)[within * per_step : (within + 1) * per_step]
     rng = np.random.default_rng([cfg.seed, step])
     shape = (cfg.n_critic, cfg.batch_size)
-    return {
+    batch = {
         "real": images[order].reshape(*shape, *images.shape[1:]),
         "z_d": rng.standard_normal((*shape, cfg.z_noise_dim), np.float32),
         "alpha": rng.random((*shape, 1, 1, 1), np.float32),
         "z_g": rng.standard_normal((cfg.batch_size, cfg.z_noise_dim), np.float32),
     }
+    if grains is not None:
+        batch["grains"] = grains[order].reshape(shape).astype(np.int32)
+        batch["grains_g"] = grains[rng.integers(0, len(grains), cfg.batch_size)].astype(np.int32)
+    return batch
 
 
 def distribute(strategy, batch: dict):
@@ -126,7 +137,7 @@ def distribute(strategy, batch: dict):
         r = context.replica_id_in_sync_group
         per = batch["z_g"].shape[0] // replicas
         part = slice(r * per, (r + 1) * per)
-        return {k: tf.constant(v[part] if k == "z_g" else v[:, part]) for k, v in batch.items()}
+        return {k: tf.constant(v[part] if k in GENERATOR_STEP_KEYS else v[:, part]) for k, v in batch.items()}
 
     return strategy.experimental_distribute_values_from_function(replica_slice)
 
@@ -145,12 +156,16 @@ def make_step(strategy, wgan, jit_compile: bool = False):
     return step
 
 
-def build(cfg: TrainConfig, strategy, mixed: bool, total_steps: int):
-    from training.models import build_critic, build_generator
+def build(cfg: TrainConfig, strategy, mixed: bool, total_steps: int, grains: dict | None = None):
+    """The WGAN-GP with its optimizers; `grains` (a training.conditions record) for a conditional run."""
+    from training.models import build_critic, build_generator, set_grain_histogram
     from training.wgan import WGANGP, make_optimizer
 
     with strategy.scope():
-        wgan = WGANGP(build_generator(cfg), build_critic(cfg), cfg.gp_weight, cfg.n_critic, cfg.d_pack)
+        generator = build_generator(cfg)
+        if grains is not None:
+            set_grain_histogram(generator, grains)
+        wgan = WGANGP(generator, build_critic(cfg), cfg.gp_weight, cfg.n_critic, cfg.d_pack)
         wgan.compile(
             g_optimizer=make_optimizer(cfg.g_learning_rate, total_steps, cfg, mixed),
             d_optimizer=make_optimizer(cfg.d_learning_rate, total_steps * cfg.n_critic, cfg, mixed),
@@ -306,6 +321,9 @@ def _train(
             "data and options, or start a new run directory"
         )
     images = data.images
+    grains, grain_record = None, None
+    if cfg.condition == "grains":
+        grains, grain_record = condition_on_grains(cfg, data, data_path)
     per_step = cfg.batch_size * cfg.n_critic
     steps_per_epoch = len(images) // per_step
     if steps_per_epoch == 0:
@@ -322,11 +340,14 @@ def _train(
     import keras
     import tensorflow as tf
 
+    from training.models import unconditional
+
     if cfg.deterministic:
         keras.utils.set_random_seed(cfg.seed)
-    wgan = build(cfg, strategy, precision == "mixed_float16", total_steps)
+    wgan = build(cfg, strategy, precision == "mixed_float16", total_steps, grain_record)
     average = build_average(cfg, strategy, wgan)
-    sampler = average.twin if average is not None else wgan.generator  # what frames and evaluation see
+    # What frames and evaluation see: the moving average, drawing counts as the data's when conditional.
+    sampler = unconditional(average.twin if average is not None else wgan.generator)
     step_fn = make_step(strategy, wgan)
 
     # Restore, or start fresh with the fixed preview grid and the reals frame.
@@ -347,6 +368,7 @@ def _train(
             "count": len(images),
             "fingerprint": data.fingerprint,
             "mapping": data.mapping,
+            **({"grains": grain_record} if grain_record else {}),
         },
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps,
@@ -393,7 +415,7 @@ def _train(
     )
     sums, window_start, window_steps = {}, time.perf_counter(), 0
     while step < total_steps and signals.received is None:
-        out = step_fn(distribute(strategy, draw_batch(cfg, images, step, steps_per_epoch)))
+        out = step_fn(distribute(strategy, draw_batch(cfg, images, step, steps_per_epoch, grains)))
         step += 1
         if average is not None:
             average.update(step)
@@ -453,6 +475,21 @@ def _train(
     _status(run_dir, state="succeeded", exit_status=0, step=step, finished=_now())
     print(f"done: {step} steps; artifacts in {run_dir}")
     return 0
+
+
+def condition_on_grains(cfg: TrainConfig, data, data_path: str) -> tuple[np.ndarray, dict]:
+    """(grains per image, their record) of a conditional run's data; UserError when g_sites cannot draw them."""
+    from training.conditions import grain_counts, grain_record
+
+    counts = grain_counts(data, data_path)
+    record = grain_record(counts)
+    if record["max"] > cfg.g_sites:
+        raise UserError(
+            f"config key 'g_sites': the data has images of up to {record['max']} grains, "
+            f"more than g_sites = {cfg.g_sites} (set g_sites={record['max']} or more)"
+        )
+    print(f"conditioning on grains per image: {record['min']}..{record['max']}")
+    return counts, record
 
 
 def epoch_of(step: int, steps_per_epoch: int) -> int:

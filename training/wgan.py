@@ -41,14 +41,23 @@ def pack(images: tf.Tensor, size: int) -> tf.Tensor:
     return tf.transpose(grouped, [0, 2, 3, 1])
 
 
-def gradient_penalty(critic: keras.Model, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
-    """Mean of (||grad critic(x_hat)|| - 1)^2 on per-sample interpolates, in float32."""
+def judge(critic: keras.Model, images: tf.Tensor, grains: tf.Tensor | None = None) -> tf.Tensor:
+    """The critic's float32 scores of images, or of (image, grain count) pairs for a conditional critic."""
+    inputs = images if grains is None else {"images": images, "grains": grains}
+    return tf.cast(critic(inputs, training=True), tf.float32)
+
+
+def gradient_penalty(
+    critic: keras.Model, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor, grains: tf.Tensor | None = None
+) -> tf.Tensor:
+    """Mean of (||grad critic(x_hat)|| - 1)^2 on per-sample interpolates, in float32 (a conditional
+    critic sees each interpolate with the count its real and fake ends share)."""
     real = tf.cast(real, tf.float32)
     fake = tf.cast(fake, tf.float32)
     interpolates = real + tf.cast(alpha, tf.float32) * (fake - real)
     with tf.GradientTape() as tape:
         tape.watch(interpolates)
-        score = tf.cast(critic(interpolates, training=True), tf.float32)
+        score = judge(critic, interpolates, grains)
     grads = tf.cast(tape.gradient(score, interpolates), tf.float32)
     norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + GP_EPSILON)
     return tf.reduce_mean(tf.square(norm - 1.0))
@@ -95,6 +104,10 @@ class WGANGP(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
+    def _generate(self, z, grains=None):
+        inputs = z if grains is None else {"z": z, "grains": grains}
+        return tf.cast(self.generator(inputs, training=True), tf.float32)
+
     @staticmethod
     def _scaled(optimizer, loss):
         # Under mixed precision the loss is scaled inside the tape; the optimizer unscales the grads.
@@ -103,25 +116,30 @@ class WGANGP(keras.Model):
     def train_step(self, batch):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
-        # Critic phase: n_critic updates, each on its own real batch and noise.
+        # Critic phase: n_critic updates, each on its own real batch and noise. A conditional run's
+        # fakes are drawn with the real batch's grain counts, and the critic judges (image, count).
+        conditional = "grains" in batch
         for i in range(self.n_critic):
             real = pack(tf.cast(batch["real"][i], tf.float32), self.d_pack)
+            grains = batch["grains"][i] if conditional else None
             with tf.GradientTape() as tape:
-                fake = pack(tf.cast(self.generator(batch["z_d"][i], training=True), tf.float32), self.d_pack)
-                scores = self.critic(tf.concat([real, fake], axis=0), training=True)
-                real_score, fake_score = tf.split(tf.cast(scores, tf.float32), 2, axis=0)
+                fake = pack(self._generate(batch["z_d"][i], grains), self.d_pack)
+                both = None if grains is None else tf.concat([grains, grains], axis=0)
+                scores = judge(self.critic, tf.concat([real, fake], axis=0), both)
+                real_score, fake_score = tf.split(scores, 2, axis=0)
                 wasserstein = -critic_loss(real_score, fake_score)
                 alpha = batch["alpha"][i][: tf.shape(real)[0]]  # one interpolation weight per critic sample
-                gp = gradient_penalty(self.critic, real, fake, alpha)
+                gp = gradient_penalty(self.critic, real, fake, alpha, grains)
                 d_loss = -wasserstein + self.gp_weight * gp
                 scaled = self._scaled(self.d_optimizer, d_loss / replicas)
             grads = tape.gradient(scaled, self.critic.trainable_variables)
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
 
         # Generator phase.
+        grains = batch["grains_g"] if conditional else None
         with tf.GradientTape() as tape:
-            fake = pack(tf.cast(self.generator(batch["z_g"], training=True), tf.float32), self.d_pack)
-            g_loss = generator_loss(tf.cast(self.critic(fake, training=True), tf.float32))
+            fake = pack(self._generate(batch["z_g"], grains), self.d_pack)
+            g_loss = generator_loss(judge(self.critic, fake, grains))
             scaled = self._scaled(self.g_optimizer, g_loss / replicas)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))

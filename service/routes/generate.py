@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import formats, geometry
 from service.batcher import ImageStream, QueueFull
+from service.conditions import ConditionError, with_grains
 from service.deps import BatcherDep, GeneratorDep, SettingsDep
 from service.formats import GEOMETRY_FORMATS, MEDIA_TYPES, Batch, Format
 from service.schemas import Error, GeometryResponse
@@ -25,6 +26,7 @@ from service.schemas import Error, GeometryResponse
 router = APIRouter(tags=["generate"])
 
 MAX_INT64 = 2**63 - 1
+MAX_GRAINS = 65535  # labels are uint16; a model's own range is checked against its card
 QUEUE_FULL_RETRY_S = 1
 
 _HEADERS = {
@@ -34,6 +36,7 @@ _HEADERS = {
     "X-Model": "model name",
     "X-Model-Version": "model version",
     "X-Precision": "float32 or float16 (a GPU computes in float16: slightly different images)",
+    "X-Grains": "the grains per image asked for (grains=)",
     "Content-Disposition": "a file name for the download",
 }
 _IMAGE_RESPONSE = {
@@ -87,6 +90,15 @@ async def create_images(
         int | None, Query(ge=1, le=512, description="tessellation models: boundary width in px (default: the model's)")
     ] = None,
     grid: Annotated[bool, Query(description="svg only: all n images in one SVG mosaic")] = False,
+    grains: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_GRAINS,
+            description="models conditioned on grains (GET /models lists each model's conditions and range): "
+            "every image drawn with this many grains; the same image for the same (model, seed, index, grains)",
+        ),
+    ] = None,
 ) -> Response:
     """Generate n images of a seed; image i is the same whatever n, start or concurrent load."""
     if n > settings.max_n:
@@ -102,8 +114,13 @@ async def create_images(
         raise _invalid("grid", "grid=true needs format=svg (format=grid is the PNG mosaic)")
     if seed is None:
         seed = secrets.randbelow(MAX_INT64 + 1)
+    if grains is not None:
+        try:
+            generator = with_grains(generator, grains)
+        except ConditionError as error:
+            raise _invalid("grains", str(error)) from None
 
-    batch = Batch(generator.name, generator.version, seed, start, n, generator.z_dim, generator.precision)
+    batch = Batch(generator.name, generator.version, seed, start, n, generator.z_dim, generator.precision, grains)
     if size is not None or width is not None or fmt in GEOMETRY_FORMATS:
         drawn = _geometry_request(generator, settings, n, fmt, size, width)
         if drawn is not None:
@@ -136,13 +153,16 @@ async def create_images(
 
 
 def _headers(batch: Batch, disposition: str) -> dict[str, str]:
-    return {
+    headers = {
         "X-Seed": str(batch.seed),
         "X-Model": batch.model,
         "X-Model-Version": str(batch.version),
         "X-Precision": batch.precision,
         "Content-Disposition": disposition,
     }
+    if batch.grains is not None:
+        headers["X-Grains"] = str(batch.grains)
+    return headers
 
 
 def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None, width: int | None):

@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from service.conditions import conditions_of
 from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
 from service.engine import Generator, ModelNotFound, Registry
 from service.geometry import has_tessellation
@@ -54,6 +55,7 @@ async def list_models(registry: RegistryDep) -> ModelList:
                 precision=versions[max(versions)].precision,
                 head=versions[max(versions)].head,
                 tessellation=has_tessellation(versions[max(versions)]),
+                conditions=conditions_of(versions[max(versions)]),
             )
             for name, versions in sorted(models.items())
         ],

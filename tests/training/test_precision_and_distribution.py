@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ENV
-from training.config import HEADS
+from tests.training.scripts.variants import VARIANTS
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -26,7 +26,7 @@ def precision_steps() -> dict:
     return {policy: _script("precision_step.py", policy) for policy in ("float32", "mixed_float16")}
 
 
-@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("head", VARIANTS)
 def test_mixed_precision_first_update_matches_float32(precision_steps, head):
     full, mixed = precision_steps["float32"][head], precision_steps["mixed_float16"][head]
     assert mixed["compute_dtype"] == "float16" and full["compute_dtype"] == "float32"
@@ -43,7 +43,7 @@ def mirrored_steps() -> dict:
     return {optimizer: _script("mirrored_step.py", optimizer) for optimizer in ("adam", "sgd")}
 
 
-@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("head", VARIANTS)
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_mirrored_step_matches_default_strategy(mirrored_steps, optimizer, head):
     out = mirrored_steps[optimizer][head]

@@ -22,8 +22,9 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras  # noqa: E402
+from variants import VARIANTS, conditioning  # noqa: E402
 
-from training.config import HEADS, resolve  # noqa: E402
+from training.config import resolve  # noqa: E402
 from training.train import (  # noqa: E402
     build,
     build_average,
@@ -40,14 +41,15 @@ strategies = (
     ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
 )
 report = {}
-for head in HEADS:
+for head, variant in VARIANTS.items():
     cfg = resolve(
         "tiny",
-        overrides=[f"g_head={head}", "batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"],
+        overrides=[*variant, "batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"],
     )
     results, initial = {}, None
+    grains, record = conditioning(cfg)
     for name, strategy in strategies:
-        wgan = build(cfg, strategy, False, 100)
+        wgan = build(cfg, strategy, False, 100, record)
         if sys.argv[1] == "sgd":
             with strategy.scope():
                 wgan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))
@@ -58,7 +60,7 @@ for head in HEADS:
         else:
             with strategy.scope():
                 restore_arrays(wgan, initial, average)
-        out = make_step(strategy, wgan)(distribute(strategy, draw_batch(cfg, images, 0, 4)))
+        out = make_step(strategy, wgan)(distribute(strategy, draw_batch(cfg, images, 0, 4, grains)))
         average.update(1)  # in cross-replica context, as the training loop does
         state = state_arrays(wgan, average)
         results[name] = (state, {k: float(v) for k, v in out.items()}, strategy.num_replicas_in_sync)

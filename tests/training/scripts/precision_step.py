@@ -1,5 +1,5 @@
-"""One tiny WGAN-GP step under a given dtype policy, then 19 more, for every generator head; prints
-the relative weight change per head.
+"""One tiny WGAN-GP step under a given dtype policy, then 19 more, for every generator head (and the
+grain condition); prints the relative weight change per head.
 
     python tests/training/scripts/precision_step.py mixed_float16
 
@@ -16,25 +16,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from variants import VARIANTS, conditioning  # noqa: E402
 
-from training.config import HEADS, resolve  # noqa: E402
+from training.config import resolve  # noqa: E402
 from training.train import build, distribute, draw_batch, make_step, state_arrays  # noqa: E402
 
 policy = sys.argv[1]
 keras.mixed_precision.set_dtype_policy(policy)
 images = np.random.default_rng(0).choice([-1.0, 1.0], size=(64, 64, 64, 1), p=[0.85, 0.15]).astype(np.float32)
 report = {}
-for head in HEADS:
+for head, variant in VARIANTS.items():
     cfg = resolve(
         "tiny",
-        overrides=[f"g_head={head}", "batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"],
+        overrides=[*variant, "batch_size=16", "seed=3", "g_learning_rate=1e-4", "d_learning_rate=4e-4"],
     )
     strategy = tf.distribute.get_strategy()
-    wgan = build(cfg, strategy, policy == "mixed_float16", 100)
+    grains, record = conditioning(cfg)
+    wgan = build(cfg, strategy, policy == "mixed_float16", 100, record)
     step = make_step(strategy, wgan)
 
     before = state_arrays(wgan)
-    step(distribute(strategy, draw_batch(cfg, images, 0, 4)))
+    step(distribute(strategy, draw_batch(cfg, images, 0, 4, grains)))
     after = state_arrays(wgan)
 
     def relative_change(group, after=after, before=before):
@@ -44,7 +46,7 @@ for head in HEADS:
 
     finite = True
     for i in range(1, 20):
-        out = step(distribute(strategy, draw_batch(cfg, images, i, 4)))
+        out = step(distribute(strategy, draw_batch(cfg, images, i, 4, grains)))
         finite &= all(np.isfinite(float(v)) for v in out.values())
     finite &= all(np.isfinite(w).all() for group in state_arrays(wgan).values() for w in group)
     names = {layer.name for layer in wgan.generator.layers}
@@ -52,7 +54,7 @@ for head in HEADS:
         "generator": relative_change("generator"),
         "critic": relative_change("critic"),
         "finite": bool(finite),
-        "compute_dtype": wgan.generator.get_layer("mlp1" if head == "laguerre" else "conv1").compute_dtype,
+        "compute_dtype": wgan.generator.get_layer("mlp1" if head.startswith("laguerre") else "conv1").compute_dtype,
         # Label logits and rendering stay float32 under mixed precision.
         "logits_dtype": wgan.generator.get_layer("logits").compute_dtype if "logits" in names else None,
         "images_dtype": wgan.generator.get_layer("images").compute_dtype,
