@@ -5,6 +5,7 @@
     python -m service.bulk ... --labels --sites                  # h5: + grain labels, + laguerre sites/weights
     python -m service.bulk ... --shard-index $JOB_COMPLETION_INDEX   # one shard (a Kubernetes Indexed Job pod)
     python -m service.bulk ... --shards 0:10                     # shards 0..9
+    python -m service.bulk ... --grains 10                       # a model conditioned on grains: 10 per image
 
 Models come from MICROGAN_MODELS_DIR as for the service (default version: the newest), and the
 forward pass is the service's: the model's `sample` signature (each image's latent is drawn inside it
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("h5", "npy", "zip"), default="h5", help="shard format (default h5)")
     parser.add_argument("--labels", action="store_true", help="h5: grain labels, as POST /generate?labels=true")
     parser.add_argument("--sites", action="store_true", help="h5, laguerre models: sites and weights of each image")
+    parser.add_argument("--grains", type=int, help="models conditioned on grains: grains per image, as grains=")
     parser.add_argument("--batch", type=int, help="images per forward pass (default: MICROGAN_MAX_BATCH, as served)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--shard-index", type=int, metavar="I", help="write shard I only (0-based)")
@@ -129,7 +131,9 @@ def images_of(generator, seed: int, first: int, n: int, block: int) -> np.ndarra
 
 def encode(generator, spec: SetSpec, first: int, images: np.ndarray) -> bytes:
     """A shard's bytes, encoded as POST /generate encodes the same images."""
-    batch = formats.Batch(spec.model, spec.version, spec.seed, first, len(images), spec.z_dim, spec.precision)
+    batch = formats.Batch(
+        spec.model, spec.version, spec.seed, first, len(images), spec.z_dim, spec.precision, spec.grains
+    )
     if spec.format == "npy":
         return formats.npy_header(len(images)) + images.tobytes()
     if spec.format == "zip":
@@ -213,9 +217,16 @@ def run(argv: list[str] | None = None) -> int:
     generator = load(settings, model, args.version, block)
     if args.sites and generator.head != "laguerre":
         raise UsageError(f"--sites needs a laguerre model; {model} v{generator.version} has a {generator.head} head")
+    if args.grains is not None:
+        from service.conditions import ConditionError, with_grains
+
+        try:
+            generator = with_grains(generator, args.grains)  # draws as POST /generate?grains= does
+        except ConditionError as error:
+            raise UsageError(f"--grains: {error}") from None
     spec = SetSpec(
         model, generator.version, generator.precision, args.seed, args.count, args.shard_size, args.format,
-        generator.z_dim, args.labels, args.sites,
+        generator.z_dim, args.labels, args.sites, args.grains,
     )  # fmt: skip
     out = Path(args.out)
     try:

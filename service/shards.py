@@ -47,6 +47,7 @@ class SetSpec:
     z_dim: int
     labels: bool = False  # h5: grain labels per image, as POST /generate?labels=true
     sites: bool = False  # h5, laguerre models: the sites and weights each image is drawn from
+    grains: int | None = None  # models conditioned on grains: grains per image asked for (None: not asked)
 
     @property
     def shards(self) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ENV, ROOT
+from tests.service.conftest import make_settings, serve, wait_ready
 
 SEED = 7
 
@@ -177,3 +178,24 @@ def test_bulk_sites_need_a_laguerre_model(tmp_path):
                   "--out", out, "--sites")  # fmt: skip
     assert result.returncode == 2 and "--sites needs a laguerre model" in result.stderr, result.stderr
     assert not out.exists()
+
+
+def test_bulk_grains_draws_as_post_generate_grains(tiny_grains_store, tiny_store, tmp_path):
+    card = json.loads((tiny_grains_store / "grains" / "1" / "model.json").read_text())
+    low, high = card["condition"]["min"], card["condition"]["max"]
+    args = ["--seed", SEED, "--count", 20, "--shard-size", 12]
+    result = bulk(tiny_grains_store, "--model", "grains", *args, "--grains", high, "--out", tmp_path / "set")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "set" / "manifest.json").read_text())["grains"] == high
+    with serve(make_settings(tiny_grains_store, default_model="grains", max_n=64)) as client:
+        wait_ready(client)
+        for index, (start, n) in enumerate([(0, 12), (12, 8)]):
+            body = _generate(client, start, n, format="h5", grains=high)
+            assert (tmp_path / "set" / f"shard-0000{index}.h5").read_bytes() == body
+    for store, model, grains, message in [
+        (tiny_grains_store, "grains", high + 1, "outside the range"),
+        (tiny_store, "tiny", low, "takes no grains"),
+    ]:
+        result = bulk(store, "--model", model, *args, "--grains", grains, "--out", tmp_path / model)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert not (tmp_path / model).exists()
