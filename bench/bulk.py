@@ -8,7 +8,8 @@ signature called back to back at `--batch` images, outputs fetched as numpy, not
 `service.bulk.generate` writing `--shards` shards of `--shard-size` images to a temporary directory,
 as `python -m service.bulk` does (forward passes, encoding, sha256, atomic writes, manifest). Prints
 the median images/s of each, the median of the rounds' ratios (target: bulk >= 90% of bare forward, writing h5) and the
-seconds one shard takes.
+seconds one shard takes; and, less noisy on a shared machine, what writing a shard (encoding,
+sha256, atomic write) costs beside its forward passes, timed serially.
 """
 
 from __future__ import annotations
@@ -54,6 +55,22 @@ def bulk_rate(generator, spec, out: Path, batch: int) -> float:
     return spec.count / (time.perf_counter() - started)
 
 
+def writing_cost(generator, spec, out: Path, batch: int) -> tuple[float, float]:
+    """(seconds of the forward passes, seconds of encoding + sha256 + atomic write) of shard 0, serially.
+
+    Less noisy than two rates on a shared machine: what bulk adds to the forward pass, which the
+    command overlaps with the next shard's forward passes."""
+    from service import bulk, shards
+
+    out.mkdir(parents=True, exist_ok=True)
+    first, n = spec.span(0)
+    started = time.perf_counter()
+    images = bulk.images_of(generator, spec.seed, first, n, batch)
+    computed = time.perf_counter()
+    shards.save_shard(out, spec.file_name(0), bulk.encode(generator, spec, first, images))
+    return computed - started, time.perf_counter() - computed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models_store" / "voronoi64", help="a model's folder")
@@ -78,12 +95,13 @@ def main() -> int:
         f"{generator} | batch {args.batch} | {args.shards} x {args.shard_size} images as {args.format} per round | "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
-    bare, bulk = [], []
+    bare, bulk, costs = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-bulk-") as tmp:
         bare_rate(generator, args.batch, args.batch * 4)  # warm-up
         for round_ in range(args.rounds):
             bare.append(bare_rate(generator, args.batch, count))
             bulk.append(bulk_rate(generator, spec, Path(tmp) / "set", args.batch))
+            costs.append(writing_cost(generator, spec, Path(tmp) / "cost", args.batch))
             print(
                 f"round {round_ + 1}: bare forward {bare[-1]:.0f} images/s, bulk {bulk[-1]:.0f} images/s "
                 f"({bulk[-1] / bare[-1]:.2f})"
@@ -93,6 +111,11 @@ def main() -> int:
     print(f"bare forward (median): {forward:.0f} images/s")
     print(f"bulk, {args.format} (median): {written:.0f} images/s; one shard of {args.shard_size}: "
           f"{args.shard_size / written:.2f} s")  # fmt: skip
+    forward_s, write_s = (statistics.median(c[i] for c in costs) for i in (0, 1))
+    print(
+        f"one shard, serially: forward passes {forward_s:.2f} s, encoding + sha256 + atomic write {write_s:.3f} s "
+        f"({write_s / forward_s:.1%} of its forward passes)"
+    )
     verdict = "met" if ratio >= TARGET else "missed"
     print(f"bulk / bare forward, median of the rounds: {ratio:.2f} (target >= {TARGET:.2f}: {verdict})")
     return 0
