@@ -154,7 +154,7 @@ def encode(generator, spec: SetSpec, first: int, images: np.ndarray) -> bytes:
     return formats.h5(batch, images, labels if spec.labels else None, source, extra)
 
 
-def generate(generator, spec: SetSpec, out: Path, todo: range, block: int, progress=None) -> dict:
+def generate(generator, spec: SetSpec, out: Path, todo: range, block: int) -> dict:
     """Write the shards of `todo` that do not verify (computing the next shard while one is written)."""
     from tqdm import tqdm
 
@@ -203,8 +203,8 @@ def run(argv: list[str] | None = None) -> int:
     from service.settings import Settings
 
     args = _parser().parse_args(argv)
+    _check_arguments(args)
     try:
-        _check_arguments(args)
         settings = Settings()
     except ValidationError as error:
         raise UsageError(f"settings: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}") from None

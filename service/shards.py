@@ -13,11 +13,13 @@ DIR/manifest.json lists the set (model, version, precision, seed, count, shard s
 finished shard with its checksum. Every file is written to a temporary name and renamed, so a kill
 leaves either the old file or the new one; a shard counts as done only once its checksum file names
 its exact bytes. Several processes (the pods of a Kubernetes Indexed Job) may fill one DIR at once:
-each writes only its own shards, and the manifest is rebuilt from the checksum files after each shard.
+each writes only its own shards (so a shard's temporary name is its own), and the manifest is rebuilt
+from the checksum files after each shard, under a lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 MANIFEST = "manifest.json"
+LOCK = ".manifest.lock"  # held while the manifest is rewritten
 _CHECKSUM = re.compile(r"^([0-9a-f]{64})  (shard-\d{5}\.\w+)\n$")
 
 
@@ -124,16 +127,16 @@ def check_manifest(folder: Path, spec: SetSpec) -> None:
 
 
 def write_manifest(folder: Path, spec: SetSpec) -> dict:
-    """Rebuild DIR/manifest.json from the checksum files; rewritten until it saw every finished shard.
+    """Rebuild DIR/manifest.json from the checksum files, one writer at a time.
 
-    Two processes finishing shards at once may each write a manifest missing the other's shard; the
-    one that renames last then sees the other's checksum file on its re-read and writes again.
+    Processes sharing DIR take turns under an exclusive lock (released by the kernel if a holder dies),
+    so each manifest is written whole and the last one lists every shard finished before it.
     """
-    while True:
+    with open(folder / LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         manifest = _manifest(folder, spec)
         write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-        if _manifest(folder, spec) == manifest:
-            return manifest
+    return manifest
 
 
 def _manifest(folder: Path, spec: SetSpec) -> dict:

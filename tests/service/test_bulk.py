@@ -128,13 +128,21 @@ def test_bulk_killed_midway_then_rerun_gives_the_uninterrupted_bytes(tiny_store,
     assert f"{len(done) - 1} of 12 shards already written and verified" in result.stderr
 
 
-def test_bulk_shard_index_and_ranges_fill_one_set(tiny_store, uninterrupted, tmp_path):
-    for args in (["--shard-index", 11], ["--shards", "0:11"]):
-        result = bulk(tiny_store, "--seed", SEED, "--count", 24000, "--shard-size", 2000, "--out", tmp_path, *args)
-        assert result.returncode == 0, result.stderr
-        if args[0] == "--shard-index":
-            assert sorted(p.name for p in tmp_path.glob("shard-*.h5")) == ["shard-00011.h5"]
-            assert "1 of 12 shards so far" in result.stdout
+def test_bulk_shard_index_and_concurrent_ranges_fill_one_set(tiny_store, uninterrupted, tmp_path):
+    args = ["--seed", SEED, "--count", 24000, "--shard-size", 2000, "--out", tmp_path]
+    result = bulk(tiny_store, *args, "--shard-index", 11)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("shard-*.h5")) == ["shard-00011.h5"]
+    assert "1 of 12 shards so far" in result.stdout
+    # Two processes filling one directory at once, as the pods of the Kubernetes job do.
+    command = [sys.executable, "-m", "service.bulk", *map(str, args)]
+    processes = [
+        subprocess.Popen([*command, "--shards", part], env=_env(tiny_store), cwd=ROOT, stderr=subprocess.PIPE)
+        for part in ("0:6", "6:11")
+    ]
+    for process in processes:
+        _, errors = process.communicate(timeout=300)
+        assert process.returncode == 0, errors.decode()[-2000:]
     assert _files(tmp_path) == _files(uninterrupted)
 
 
