@@ -37,7 +37,8 @@ def main() -> None:
 
     from training.config import resolve
     from training.render import autodiff_render, render_partition
-    from training.train import build, distribute, draw_batch, make_step
+    from training.steps import distribute, draw_batch, make_step
+    from training.wgan import build_wgan
 
     def timed(render):
         @tf.function
@@ -57,7 +58,7 @@ def main() -> None:
     }
     cfg = resolve("cpu", overrides=["g_head=laguerre", "ema_decay=0", f"g_sites={args.labels}"])
     strategy = tf.distribute.get_strategy()
-    step = make_step(strategy, build(cfg, strategy, False, 100000))
+    step = make_step(strategy, build_wgan(cfg, strategy, False, 100000))
     images = np.random.default_rng(0).choice([-1.0, 1.0], size=(1024, 64, 64, 1)).astype(np.float32)
 
     def training_step(i=[0]):  # noqa: B006 (a counter across calls)

@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from training.config import resolve  # noqa: E402
-from training.train import build, distribute, draw_batch, make_step  # noqa: E402
+from training.steps import distribute, draw_batch, make_step  # noqa: E402
+from training.wgan import build_wgan  # noqa: E402
 
 
 def original_step(generator, critic, g_opt, d_opt, z_dim, gp_weight):
@@ -78,9 +79,9 @@ def main() -> None:
 def compare_preset(preset: str, images: np.ndarray, args) -> None:
     strategy = tf.distribute.get_strategy()
     cfg = resolve(preset, overrides=[f"batch_size={args.batch_size}", "total_steps=100000"])
-    ours = build(cfg, strategy, False, 100000)
+    ours = build_wgan(cfg, strategy, False, 100000)
     ours_step = make_step(strategy, ours)
-    base = build(cfg, strategy, False, 100000)
+    base = build_wgan(cfg, strategy, False, 100000)
     base_step = original_step(
         base.generator, base.critic, base.g_optimizer, base.d_optimizer, cfg.z_noise_dim, cfg.gp_weight
     )

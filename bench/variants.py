@@ -51,7 +51,8 @@ def main() -> None:
 
     from training.config import resolve
     from training.errors import UserError
-    from training.train import build, distribute, draw_batch, make_step
+    from training.steps import distribute, draw_batch, make_step
+    from training.wgan import build_wgan
 
     images = np.random.default_rng(0).uniform(-1, 1, (1024, 64, 64, 1)).astype(np.float32)
     strategy = tf.distribute.get_strategy()
@@ -62,7 +63,7 @@ def main() -> None:
             cfg = resolve("cpu", overrides=["total_steps=100000", "ema_decay=0", *overrides])
         except UserError as exc:
             raise SystemExit(f"variant {name}: {exc}") from None
-        wgan = build(cfg, strategy, False, 100000)
+        wgan = build_wgan(cfg, strategy, False, 100000)
         step = make_step(strategy, wgan)
         per_epoch = len(images) // cfg.batch_size
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.errors import UserError
+
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
 GROUPS = ("generator", "critic", "g_opt", "d_opt", "generator_ema")
 
@@ -101,3 +103,40 @@ def keep_best(run_dir: Path, path: Path, record: dict) -> None:
     tmp_json = folder / ".best.json.tmp"
     tmp_json.write_text(json.dumps(record, indent=2))
     os.replace(tmp_json, folder / "best.json")
+
+
+def state_arrays(wgan, average=None) -> dict:
+    """The groups of arrays a checkpoint holds (GROUPS), from the models and optimizers."""
+    state = {
+        "generator": [v.numpy() for v in wgan.generator.weights],
+        "critic": [v.numpy() for v in wgan.critic.weights],
+        "g_opt": [v.numpy() for v in wgan.g_optimizer.variables],
+        "d_opt": [v.numpy() for v in wgan.d_optimizer.variables],
+    }
+    if average is not None:
+        state["generator_ema"] = [v.numpy() for v in average.twin.weights]
+    return state
+
+
+def restore_arrays(wgan, state: dict, average=None) -> bool:
+    """Assign a checkpoint's arrays to the models and optimizers; False when the run keeps a moving
+    average but the checkpoint has none (it then starts at the generator's weights)."""
+    targets = {
+        "generator": wgan.generator.weights,
+        "critic": wgan.critic.weights,
+        "g_opt": wgan.g_optimizer.variables,
+        "d_opt": wgan.d_optimizer.variables,
+    }
+    if average is not None:
+        if state.get("generator_ema"):
+            targets["generator_ema"] = average.twin.weights
+    for group, variables in targets.items():
+        arrays = state[group]
+        if len(arrays) != len(variables) or any(v.shape != a.shape for v, a in zip(variables, arrays)):
+            raise UserError(f"checkpoint {state.get('path')}: {group} does not match the model built from its config")
+        for variable, array in zip(variables, arrays):
+            variable.assign(array)
+    if average is not None and "generator_ema" not in targets:
+        average.reset()
+        return False
+    return True

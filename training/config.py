@@ -38,6 +38,9 @@ class TrainConfig:
     # the generator reads the count beside z, the critic judges (image, count) pairs by projection; a
     # laguerre head draws exactly that many sites, all inside the image, and ignores g_count).
     condition: str = "none"
+    # The laguerre head's site weights: learnt (a Laguerre tessellation) or equal (all zero: a Voronoi
+    # tessellation, where every site owns the grain around it, so no present site can vanish).
+    g_weights: str = "learnt"
     render_width: int = 2  # boundary width the partition heads draw, px (as `dataset --width`)
     z_noise_dim: int = 100  # latent size
     g_base: int = 128  # channels of the generator's 4x4 dense map
@@ -85,6 +88,7 @@ ARCHITECTURE_KEYS = (
     "g_hidden",
     "g_count",
     "condition",
+    "g_weights",
     "render_width",
     "z_noise_dim",
     "g_base",
@@ -152,6 +156,7 @@ _CHOICES = {
     "g_head": HEADS,
     "g_count": ("free", "uniform"),
     "condition": CONDITIONS,
+    "g_weights": ("learnt", "equal"),
 }
 _POSITIVE = (
     "g_sites",

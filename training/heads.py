@@ -41,20 +41,20 @@ class LaguerreSites(layers.Layer):
     image, weights [B, K]), unit coordinates; a site's weight is lowered as its presence falls (CountGate
     or a grain-count condition), so absent sites own no pixel."""
 
-    def __init__(self, count: int, box: float = SITE_BOX, **kwargs):
+    def __init__(self, count: int, box: float = SITE_BOX, equal_weights: bool = False, **kwargs):
         super().__init__(dtype="float32", **kwargs)
-        self.count, self.box = count, box
+        self.count, self.box, self.equal_weights = count, box, equal_weights
 
     def call(self, raw, presence=None):
         raw = tf.reshape(tf.cast(raw, tf.float32), [-1, self.count, 3])
         sites = 0.5 + 0.5 * self.box * tf.tanh(raw[..., :2])
-        weights = WEIGHT_SCALE * raw[..., 2]
+        weights = (0.0 if self.equal_weights else WEIGHT_SCALE) * raw[..., 2]
         if presence is not None:
             weights -= FADE * (1.0 - presence) + ABSENT * tf.cast(presence <= 0.0, tf.float32)
         return sites, weights
 
     def get_config(self):
-        return {**super().get_config(), "count": self.count, "box": self.box}
+        return {**super().get_config(), "count": self.count, "box": self.box, "equal_weights": self.equal_weights}
 
 
 class CountGate(layers.Layer):

@@ -52,7 +52,8 @@ def build_generator(cfg: TrainConfig) -> keras.Model:
             x = layers.Dense(cfg.g_hidden, kernel_initializer=_glorot(cfg.seed, 40 + i), name=f"mlp{i}")(x)
             x = layers.LeakyReLU(0.2)(x)
         raw = layers.Dense(3 * cfg.g_sites, kernel_initializer=_glorot(cfg.seed, 43), dtype="float32", name="raw")(x)
-        sites = LaguerreSites(cfg.g_sites, box=box, name="sites")(raw, presence)
+        equal = cfg.g_weights == "equal"
+        sites = LaguerreSites(cfg.g_sites, box=box, equal_weights=equal, name="sites")(raw, presence)
         logits = LaguerreLogits(IMAGE_SIZE, name="logits")(list(sites))
         images = RenderBoundaries(cfg.render_width, name="images")(logits)
         return keras.Model(inputs, images, name="generator")

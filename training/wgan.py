@@ -13,8 +13,13 @@ is the gradient of the global-batch mean.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 GP_EPSILON = 1e-12  # keeps sqrt differentiable where a gradient norm is 0
 
@@ -185,3 +190,30 @@ class WeightAverage:
         decay = tf.minimum(tf.constant(self.decay, tf.float32), (1.0 + step) / (10.0 + step))
         for average, weight in zip(self.twin.weights, self.model.weights):
             average.assign(decay * average + (1.0 - decay) * weight)
+
+
+def build_wgan(cfg: TrainConfig, strategy, mixed: bool, total_steps: int, grains: dict | None = None):
+    """The WGAN-GP with its optimizers; `grains` (a training.conditions record) for a conditional run."""
+    from training.models import build_critic, build_generator, set_grain_histogram
+
+    with strategy.scope():
+        generator = build_generator(cfg)
+        if grains is not None:
+            set_grain_histogram(generator, grains)
+        wgan = WGANGP(generator, build_critic(cfg), cfg.gp_weight, cfg.n_critic, cfg.d_pack)
+        wgan.compile(
+            g_optimizer=make_optimizer(cfg.g_learning_rate, total_steps, cfg, mixed),
+            d_optimizer=make_optimizer(cfg.d_learning_rate, total_steps * cfg.n_critic, cfg, mixed),
+        )
+        wgan.build_optimizers()
+    return wgan
+
+
+def build_average(cfg: TrainConfig, strategy, wgan):
+    """The generator's moving average (None when ema_decay is 0)."""
+    from training.models import build_generator
+
+    if not cfg.ema_decay:
+        return None
+    with strategy.scope():
+        return WeightAverage(wgan.generator, build_generator(cfg), cfg.ema_decay)

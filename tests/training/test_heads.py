@@ -129,3 +129,17 @@ def test_other_heads_train_resume_and_export_through_the_cli(tmp_path, synthetic
         assert loaded["signatures"] == ["sample", "serving_default"] and not loaded["partition"]
     else:
         assert loaded["partition"]["keys"] == ["labels"] and loaded["partition"]["sample_is_rule_of_labels"]
+
+
+def test_equal_weights_draw_the_voronoi_tessellation_of_the_sites():
+    """g_weights=equal: every site weighs the same, so each pixel goes to its nearest site and every site
+    owns the pixel it sits on (no site can be outweighed into owning nothing)."""
+    generator = build_generator(resolve("tiny", overrides=["g_weights=equal", "g_count=free"]))
+    out = partition_outputs(generator)(tf.random.stateless_normal([16, 16], seed=[8, 1]))
+    assert np.all(out["weights"].numpy() == 0.0)
+    sites = out["sites"].numpy() * 64
+    centres = np.arange(64) + 0.5
+    distance = (centres[None, None, :, None] - sites[:, None, None, :, 0]) ** 2 + (
+        centres[None, :, None, None] - sites[:, None, None, :, 1]
+    ) ** 2
+    assert np.mean(distance.argmin(axis=-1) == out["logits"].numpy().argmax(axis=-1)) > 0.999

@@ -24,16 +24,10 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 from variants import VARIANTS, conditioning  # noqa: E402
 
+from training.checkpoint import restore_arrays, state_arrays  # noqa: E402
 from training.config import resolve  # noqa: E402
-from training.train import (  # noqa: E402
-    build,
-    build_average,
-    distribute,
-    draw_batch,
-    make_step,
-    restore_arrays,
-    state_arrays,
-)
+from training.steps import distribute, draw_batch, make_step  # noqa: E402
+from training.wgan import build_average, build_wgan  # noqa: E402
 
 images = np.random.default_rng(0).choice([-1.0, 1.0], size=(64, 64, 64, 1), p=[0.85, 0.15]).astype(np.float32)
 strategies = (
@@ -49,7 +43,7 @@ for head, variant in VARIANTS.items():
     results, initial = {}, None
     grains, record = conditioning(cfg)
     for name, strategy in strategies:
-        wgan = build(cfg, strategy, False, 100, record)
+        wgan = build_wgan(cfg, strategy, False, 100, record)
         if sys.argv[1] == "sgd":
             with strategy.scope():
                 wgan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))

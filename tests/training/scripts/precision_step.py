@@ -18,8 +18,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from variants import VARIANTS, conditioning  # noqa: E402
 
+from training.checkpoint import state_arrays  # noqa: E402
 from training.config import resolve  # noqa: E402
-from training.train import build, distribute, draw_batch, make_step, state_arrays  # noqa: E402
+from training.steps import distribute, draw_batch, make_step  # noqa: E402
+from training.wgan import build_wgan  # noqa: E402
 
 policy = sys.argv[1]
 keras.mixed_precision.set_dtype_policy(policy)
@@ -32,7 +34,7 @@ for head, variant in VARIANTS.items():
     )
     strategy = tf.distribute.get_strategy()
     grains, record = conditioning(cfg)
-    wgan = build(cfg, strategy, policy == "mixed_float16", 100, record)
+    wgan = build_wgan(cfg, strategy, policy == "mixed_float16", 100, record)
     step = make_step(strategy, wgan)
 
     before = state_arrays(wgan)
