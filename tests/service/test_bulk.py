@@ -207,3 +207,16 @@ def test_bulk_grains_draws_as_post_generate_grains(tiny_grains_store, tiny_store
         result = bulk(store, "--model", model, *args, "--grains", grains, "--out", tmp_path / model)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert not (tmp_path / model).exists()
+
+
+def test_bulk_never_imports_training(tiny_store, tmp_path):
+    program = (
+        "import json, sys\nfrom service.bulk import main\ncode = main(sys.argv[1:])\n"
+        "print(json.dumps({'code': code, 'modules': sorted({m.split('.')[0] for m in sys.modules})}))"
+    )
+    args = ["--seed", SEED, "--count", 20, "--shard-size", 10, "--out", tmp_path, "--labels", "--sites"]
+    command = [sys.executable, "-c", program, *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_env(tiny_store), cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0 and "service" in report["modules"] and "training" not in report["modules"]
