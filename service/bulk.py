@@ -11,7 +11,8 @@ Models come from MICROGAN_MODELS_DIR as for the service (default version: the ne
 forward pass is the service's: the model's `sample` signature (each image's latent is drawn inside it
 from (seed, index)) in passes of MICROGAN_MAX_BATCH rows (`--batch`), padded as the service pads. So
 image i of the set is byte-identical to image i of `POST /generate?seed=...`, and shard k's file is
-the body of `POST /generate?seed=...&start=k*shard_size&n=shard_size&format=h5` (or npy, zip).
+the body of `POST /generate?seed=...&start=k*shard_size&n=shard_size&format=h5` (or npy, zip; from a
+service whose MICROGAN_MAX_N allows shard_size).
 A re-run skips the shards whose checksum verifies and redoes the others (service.shards).
 Bad arguments exit 2 with one line naming the problem, before any file is written.
 """
