@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -168,9 +169,36 @@ def test_bulk_bad_arguments_exit_2_before_writing(tiny_store, tmp_path, args, me
     assert "Traceback" not in result.stderr and not out.exists()
 
 
-def test_bulk_refuses_a_directory_of_another_set(tiny_store, tmp_path):
-    first = bulk(tiny_store, "--seed", SEED, "--count", 20, "--shard-size", 10, "--out", tmp_path)
-    assert first.returncode == 0, first.stderr
+def _on_a_terminal(store: Path, *args) -> tuple[int, str]:
+    """Run the command with stderr on a pseudo-terminal, as a user at a shell sees it; (status, stderr)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 x 0
+    command = [sys.executable, "-m", "service.bulk", *map(str, args)]
+    process = subprocess.Popen(command, env=_env(store), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    return process.wait(timeout=300), output.decode(errors="replace")
+
+
+def test_bulk_shows_a_progress_bar_and_refuses_a_directory_of_another_set(tiny_store, tmp_path):
+    status, stderr = _on_a_terminal(tiny_store, "--seed", SEED, "--count", 20, "--shard-size", 10, "--out", tmp_path)
+    assert status == 0, stderr
+    # On a terminal: tqdm's bar, with the rate and the time left.
+    assert re.search(r"bulk: 100%.* 20/20 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+img/s\]", stderr), stderr
     before = _files(tmp_path)
     result = bulk(tiny_store, "--seed", SEED + 1, "--count", 20, "--shard-size", 10, "--out", tmp_path)
     assert result.returncode == 2 and "holds another set: seed 7 (asked: 8)" in result.stderr, result.stderr
