@@ -1,4 +1,4 @@
-"""The app factory: settings, lifespan (API key, models, batcher, rescans, jobs), middleware and routers.
+"""The app factory: settings, lifespan (API key, models, batcher, rescans, jobs), middleware, routers and pages.
 
     >>> from service.main import create_app
     >>> from service.settings import Settings
@@ -29,7 +29,7 @@ from service.deps import AUTH_RESPONSES, require_admin
 from service.engine import Registry
 from service.jobs import JobManager
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import datasets, generate, health, jobs, models
+from service.routes import datasets, generate, health, jobs, models, web
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,15 @@ concurrent load: fetch a large set page by page with `start`."""
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="microgan", version="0.1.0", description=DESCRIPTION, lifespan=_lifespan)
+    # /docs and /redoc are served by service.routes.web from local files (FastAPI's own load from a CDN).
+    app = FastAPI(
+        title="microgan",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -51,8 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(generate.router, dependencies=[Depends(require_admin)], responses=AUTH_RESPONSES)
     else:
         app.include_router(generate.router)
-    for module in (models, jobs, datasets, health):
+    for module in (models, jobs, datasets, health, web):
         app.include_router(module.router)
+    web.mount_assets(app)
     return app
 
 

@@ -6,6 +6,7 @@
     >>> read_progress(run)          # the last progress line, the latest fidelity figures; None before any
     >>> read_status(run)            # status.json: state, exit_status, pid, started, finished, error, step
     >>> latest_frame(run)           # frames/step_<step>.png with the highest step, or None
+    >>> read_curves(run)            # every loss line as columns: step, d_loss, g_loss, wasserstein, gp
 
 The run directory is the contract with the training side (see training/train.py); the service never
 imports the training code, it reads these files. A process is identified by its pid *and* its start
@@ -107,6 +108,27 @@ def read_progress(run_dir: Path) -> dict | None:
     progress = {key: latest.get(key) for key in PROGRESS_KEYS}
     progress["fidelity"] = fidelity
     return progress
+
+
+CURVE_KEYS = ("step", "d_loss", "g_loss", "wasserstein", "gp")
+
+
+def read_curves(run_dir: Path) -> dict[str, list]:
+    """The loss lines of a run as columns, by ascending step; a resumed run's later line for a step wins."""
+    by_step: dict[int, dict] = {}
+    try:
+        lines = (run_dir / "progress.jsonl").read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line being written
+        if isinstance(record, dict) and "d_loss" in record and isinstance(record.get("step"), int):
+            by_step[record["step"]] = record
+    steps = sorted(by_step)
+    return {key: [by_step[step].get(key) for step in steps] for key in CURVE_KEYS}
 
 
 def latest_frame(run_dir: Path) -> Path | None:

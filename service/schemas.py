@@ -163,6 +163,16 @@ class Progress(BaseModel):
     fidelity: dict[str, Any] | None = Field(None, description="latest in-training fidelity figures, with their step")
 
 
+class Curves(BaseModel):
+    """Every progress line of a run as columns (same length, ascending step), for plotting."""
+
+    step: list[int]
+    d_loss: list[float | None] = Field(description="critic loss")
+    g_loss: list[float | None] = Field(description="generator loss")
+    wasserstein: list[float | None] = Field(description="critic's Wasserstein estimate")
+    gp: list[float | None] = Field(description="gradient penalty")
+
+
 class StateChange(BaseModel):
     state: JobState
     time: str

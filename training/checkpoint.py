@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from training.errors import UserError
+from training.files import atomic_path, write_atomic
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
 GROUPS = ("generator", "critic", "g_opt", "d_opt", "generator_ema")
@@ -55,12 +55,7 @@ def save(run_dir: Path, state: dict, keep: int) -> Path:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     path = folder / f"ckpt-{state['step']:07d}.npz"
-    tmp = folder / f".{path.name}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(buffer.getvalue())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue())
     for _, old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
@@ -97,12 +92,9 @@ def latest(run_dir: Path) -> dict | None:
 def keep_best(run_dir: Path, path: Path, record: dict) -> None:
     """Copy a checkpoint to best.npz with best.json describing it (step, score, figures)."""
     folder = checkpoint_dir(run_dir)
-    tmp = folder / ".best.npz.tmp"
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, folder / "best.npz")
-    tmp_json = folder / ".best.json.tmp"
-    tmp_json.write_text(json.dumps(record, indent=2))
-    os.replace(tmp_json, folder / "best.json")
+    with atomic_path(folder / "best.npz") as tmp:
+        shutil.copyfile(path, tmp)
+    write_atomic(folder / "best.json", json.dumps(record, indent=2))
 
 
 def state_arrays(wgan, average=None) -> dict:

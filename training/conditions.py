@@ -12,8 +12,6 @@ each time (a few seconds for 20,000 images).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from microstructure.stats import grain_counts as measure_counts
+from training.files import atomic_path
 
 if TYPE_CHECKING:
     from training.data import Dataset
@@ -44,18 +43,10 @@ def grain_counts(data: Dataset, dataset_path: str | Path) -> np.ndarray:
     counts = np.concatenate([measure_counts(data.images[i : i + _CHUNK]) for i in range(0, len(data.images), _CHUNK)])
     counts = np.maximum(counts, 1)  # an image all boundary is one grain for the condition
     try:
-        handle, tmp = tempfile.mkstemp(prefix=f".{cached.name}.", dir=cached.parent)
-    except OSError as error:
-        warnings.warn(
-            f"grain counts not cached beside the dataset ({error.strerror}); recomputed each run", stacklevel=2
-        )
-        return counts
-    try:
-        with os.fdopen(handle, "wb") as out:
+        with atomic_path(cached) as tmp, open(tmp, "wb") as out:
             np.save(out, counts)
-        os.replace(tmp, cached)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    except OSError as error:
+        warnings.warn(f"grain counts not cached beside the dataset ({error.strerror})", stacklevel=2)
     return counts
 
 

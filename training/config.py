@@ -5,6 +5,11 @@
     >>> cfg.epochs, cfg.batch_size, cfg.g_head
     (3, 8, 'laguerre')
 
+Presets: `cpu` (the shipped voronoi64 v2 arrangement; the default), `pixel` (v1's pixel generator),
+`reference` (the original notebook's networks) and `tiny` (tests). Research options, which no shipped
+recipe uses and which stay for measured comparisons (README "Training"): g_head=partition,
+g_count=free, g_top, g_convs, d_pack and n_critic above 1.
+
 `--set key=value` keys are exactly the field names below. Values are parsed as JSON where they can be
 (so `g_filters=[64,32,16]`, `precision=float32` and `cosine_decay=false` all work).
 """
@@ -125,6 +130,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         g_learning_rate=2e-4,
         d_learning_rate=8e-4,
         total_steps=8000,
+    ),
+    # The pixel generator that shipped as voronoi64 v1 (docs/voronoi64-v1.md), for comparisons.
+    "pixel": dict(
+        g_head="image",
+        g_top=16,
+        g_convs=2,
+        g_learning_rate=2e-4,
+        d_learning_rate=8e-4,
+        total_steps=24000,
+        ema_decay=0.0,
     ),
     # For tests: seconds per epoch; learning rates high enough that a hundred steps visibly learn.
     "tiny": dict(

@@ -10,13 +10,13 @@ The zip holds `Voronoi_micro_imgs/voronoi_00000.h5`, ... each with one dataset `
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from training.files import atomic_path
 from training.voronoi import VoronoiSpec, generate
 
 ZIP_FOLDER = "Voronoi_micro_imgs"
@@ -52,9 +52,8 @@ def write_zip(out: Path, spec: VoronoiSpec, count: int, seed: int, per_file: int
     if per_file < 1:
         raise ValueError(f"per-file must be at least 1, got {per_file}")
     rng = np.random.default_rng(seed)
-    tmp = out.with_name(out.name + ".tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_path(out) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
             for index, start in enumerate(range(0, count, per_file)):
                 images, _ = generate(spec, min(per_file, count - start), rng)
@@ -66,9 +65,6 @@ def write_zip(out: Path, spec: VoronoiSpec, count: int, seed: int, per_file: int
                 archive.writestr(info, data, compresslevel=1)
                 if progress:
                     progress(len(images))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_h5(out: Path, spec: VoronoiSpec, count: int, seed: int, progress=None) -> None:
@@ -76,9 +72,8 @@ def write_h5(out: Path, spec: VoronoiSpec, count: int, seed: int, progress=None)
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     rng = np.random.default_rng(seed)
-    tmp = out.with_name(out.name + ".tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_path(out) as tmp:
         with h5py.File(tmp, "w", libver="earliest") as handle:
             images = handle.create_dataset("images", (count, spec.size, spec.size), np.uint8)
             labels = handle.create_dataset("labels", (count, spec.size, spec.size), np.uint16)
@@ -90,6 +85,3 @@ def write_h5(out: Path, spec: VoronoiSpec, count: int, seed: int, progress=None)
                     progress(len(block_images))
             for key, value in _spec_attrs(spec, seed, count).items():
                 handle.attrs[key] = value
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)

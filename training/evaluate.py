@@ -21,6 +21,7 @@ from microstructure.compare import compare
 from microstructure.images import grid, to_uint8
 from microstructure.stats import grain_counts, measure
 from training.errors import UserError
+from training.files import atomic_path, write_atomic
 
 SAMPLE_SEED = 0
 _CHUNK = 256
@@ -208,10 +209,9 @@ def write_figure(report: dict, path: Path) -> None:
         ax.set(title=title)
         ax.axis("off")
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png", dpi=80)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
     plt.close(figure)
-    tmp.replace(path)
 
 
 def run_from_cli(args) -> int:
@@ -223,5 +223,5 @@ def run_from_cli(args) -> int:
         write_figure(report, Path(args.figure))
     report.pop("_images")
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+        write_atomic(Path(args.out), json.dumps(report, indent=2))
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from pathlib import Path
 
@@ -19,27 +18,17 @@ from PIL import Image
 
 from microstructure.images import grid, to_uint8
 from training.errors import UserError
+from training.files import atomic_path
 
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "wasserstein", "gp", "g_lr", "d_lr")
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a temporary sibling, fsync, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
     picture = Image.fromarray(image)
     if scale > 1:
         picture = picture.resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
-    tmp = path.with_name(f".{path.name}.tmp")
-    picture.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")
 
 
 def save_frame(run_dir: Path, name: str, images: np.ndarray) -> Path:
@@ -114,10 +103,9 @@ def write_gif(run_dir: Path, fps: float = 8.0, scale: int = 2) -> Path:
         image = np.asarray(Image.open(path).convert("L"))
         pictures.append(np.kron(image, np.ones((scale, scale), np.uint8)))
     out = run_dir / "training.gif"
-    tmp = run_dir / ".training.gif.tmp"
     durations = [1.0 / fps] * (len(pictures) - 1) + [2.0]  # hold the last frame
-    imageio.mimsave(tmp, pictures, format="GIF", duration=[d * 1000 for d in durations], loop=0)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        imageio.mimsave(tmp, pictures, format="GIF", duration=[d * 1000 for d in durations], loop=0)
     return out
 
 
@@ -174,8 +162,7 @@ def plot_losses(run_dir: Path) -> Path:
     axes[-1].set_xlabel("generator step")
     figure.tight_layout()
     out = run_dir / "losses.png"
-    tmp = run_dir / ".losses.png.tmp"
-    figure.savefig(tmp, format="png", dpi=80)
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
     plt.close(figure)
-    os.replace(tmp, out)
     return out

@@ -19,7 +19,7 @@ from pathlib import Path
 from training import checkpoint
 from training.config import from_dict
 from training.errors import UserError
-from training.monitor import write_atomic
+from training.files import write_atomic
 
 LATENT_SEED = 11  # the latents every checkpoint is measured on
 REAL_SEED = 1  # which held-out images are compared with, as in `evaluate`

@@ -15,7 +15,7 @@ import json
 import signal
 from pathlib import Path
 
-from training.monitor import write_atomic
+from training.files import write_atomic
 
 EXIT_ON_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 

@@ -28,7 +28,8 @@ from training import checkpoint, cluster
 from training.config import TrainConfig, to_dict
 from training.data import LoadOptions, load
 from training.errors import UserError
-from training.monitor import ProgressLog, plot_losses, save_frame, write_atomic, write_gif
+from training.files import write_atomic
+from training.monitor import ProgressLog, plot_losses, save_frame, write_gif
 from training.observer import Observer, Schedule
 from training.resume import check_same_data, resolve_run_config, saved_meta
 from training.run_record import EXIT_ON_SIGNAL, Signals, Tee, now, write_status

@@ -4,6 +4,7 @@ curl -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json'
      -d '{"dataset": {"synthetic": {"count": 2000, "seed": 3}}, "preset": "tiny", "model": "custom"}'
 curl localhost:8000/train/<id>
 curl -N localhost:8000/train/<id>/events
+curl localhost:8000/train/<id>/curves
 curl -X POST -H "Authorization: Bearer $KEY" localhost:8000/train/<id>/cancel
 """
 
@@ -24,7 +25,7 @@ from service.datasets import DatasetNotFound
 from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, JobsDep, SettingsDep
 from service.jobs import FINISHED, ConfigRejected, JobConflict, JobManager, JobNotFound
 from service.jobstore import Job
-from service.runs import latest_frame, read_progress, tail_lines
+from service.runs import latest_frame, read_curves, read_progress, tail_lines
 from service.schemas import Error
 
 router = APIRouter(prefix="/train", tags=["jobs"])
@@ -191,6 +192,12 @@ async def _events(jobs: JobManager, job_id: str) -> AsyncIterator[str]:
             quiet = 0.0
         await asyncio.sleep(EVENT_POLL_S)
         quiet += EVENT_POLL_S
+
+
+@router.get("/{job_id}/curves", response_model=schemas.Curves, responses=_NOT_FOUND)
+def read_job_curves(job_id: JobId, jobs: JobsDep) -> schemas.Curves:
+    """Every progress line so far as columns (step, losses, Wasserstein estimate, GP): the curves to plot."""
+    return schemas.Curves(**read_curves(jobs.run_dir(_get(jobs, job_id))))
 
 
 @router.get("/{job_id}/preview.png", response_class=FileResponse, responses=_PNG)

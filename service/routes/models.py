@@ -3,6 +3,7 @@
 curl localhost:8000/models
 curl localhost:8000/models/voronoi64/1
 curl localhost:8000/models/voronoi64/1/samples.png -o samples.png
+curl localhost:8000/models/voronoi64/1/training.gif -o training.gif
 curl -X POST -H "Authorization: Bearer $KEY" localhost:8000/models/reload
 curl -X POST -H "Authorization: Bearer $KEY" localhost:8000/models/voronoi64/2/activate
 curl -X DELETE -H "Authorization: Bearer $KEY" localhost:8000/models/voronoi64/1
@@ -95,6 +96,22 @@ async def read_samples(name: NameParam, version: VersionParam, registry: Registr
     if not path.is_file():
         raise HTTPException(404, f"model {name!r} version {version} has no samples.png")
     return FileResponse(path, media_type="image/png")
+
+
+@router.get(
+    "/{name}/{version}/training.gif",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}},
+        404: {"model": Error},
+    },
+)
+async def read_training_animation(name: NameParam, version: VersionParam, registry: RegistryDep) -> FileResponse:
+    """The training animation (preview frames of its run) exported with a loaded version, when it has one."""
+    path = _loaded(registry, name, version).path / "training.gif"
+    if not path.is_file():
+        raise HTTPException(404, f"model {name!r} version {version} has no training.gif")
+    return FileResponse(path, media_type="image/gif")
 
 
 _WRITES = {

@@ -29,8 +29,22 @@ def test_model_card_and_samples(client):
     assert Image.open(io.BytesIO(response.content)).mode == "L"
 
 
+def test_training_animation_of_a_version(client):
+    response = client.get("/models/tiny/1/training.gif")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/gif"
+    animation = Image.open(io.BytesIO(response.content))
+    assert animation.format == "GIF" and animation.n_frames > 1
+
+
 @pytest.mark.parametrize(
-    "path", ["/models/nope/1", "/models/tiny/2", "/models/tiny/2/samples.png", "/models/x/1/samples.png"]
+    "path",
+    [
+        "/models/nope/1",
+        "/models/tiny/2",
+        "/models/tiny/2/samples.png",
+        "/models/x/1/samples.png",
+        "/models/tiny/2/training.gif",
+    ],
 )
 def test_unknown_model_or_version_is_404(client, path):
     response = client.get(path)

@@ -257,3 +257,15 @@ def test_train_epoch_is_counted_one_way_in_checkpoints_and_progress(tiny_run):
     assert kept
     for step, path in kept:
         assert checkpoint.load(path)["epoch"] == logged[step], step
+
+
+def test_pixel_preset_is_the_v1_arrangement():
+    """Reproducing the shipped v1 needs no overrides: its card's architecture and schedule are the preset's."""
+    from training.config import ARCHITECTURE_KEYS, resolve
+
+    card = json.loads((Path(__file__).parents[2] / "models_store/voronoi64/1/model.json").read_text())["config"]
+    cfg = resolve("pixel")
+    keys = [k for k in ARCHITECTURE_KEYS if k in card] + ["total_steps", "g_learning_rate", "d_learning_rate"]
+    expected = {k: tuple(card[k]) if isinstance(card[k], list) else card[k] for k in keys}
+    assert {k: getattr(cfg, k) for k in keys} == expected
+    assert cfg.g_head == "image" and cfg.ema_decay == card["ema_decay"]
