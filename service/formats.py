@@ -163,8 +163,15 @@ def npy_header(n: int, shape: tuple[int, int] = IMAGE_SHAPE) -> bytes:
     return buffer.getvalue()
 
 
-def h5(batch: Batch, images: np.ndarray, labels: np.ndarray | None = None, labels_source: str | None = None) -> bytes:
-    """images (and grain labels) with the batch as attributes; labels_source says where labels came from."""
+def h5(
+    batch: Batch,
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    labels_source: str | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+) -> bytes:
+    """images (and grain labels, and any extra datasets) with the batch as attributes; labels_source says
+    where labels came from."""
     import h5py
 
     buffer = io.BytesIO()
@@ -173,6 +180,8 @@ def h5(batch: Batch, images: np.ndarray, labels: np.ndarray | None = None, label
         if labels is not None:
             file.create_dataset("labels", data=labels.astype(np.uint16), track_times=False)
             file.attrs["labels_source"] = labels_source or "segmentation"
+        for name, data in (extra or {}).items():
+            file.create_dataset(name, data=data, track_times=False)
         for key, value in batch.record().items():
             file.attrs[key] = value
     return buffer.getvalue()

@@ -30,8 +30,8 @@ def _shell_lines() -> list[str]:
 def _documented_flags() -> dict[str, set[str]]:
     flags: dict[str, set[str]] = {}
     for line in _shell_lines():
-        match = re.search(r"python -m training (\w+)(.*)", line)
-        if match:
+        # Each command of the line (`TF_CONFIG=$(python -m training tf-config ...) python -m training train ...`).
+        for match in re.finditer(r"python -m training ([\w-]+)([^)]*?)(?=\)|python -m|$)", line):
             flags.setdefault(match.group(1), set()).update(re.findall(r"(--[a-z][a-z-]*)", match.group(2)))
     return flags
 
@@ -40,13 +40,23 @@ def test_readme_documents_every_training_command():
     assert set(_documented_flags()) >= {"dataset", "inspect", "train", "export", "evaluate", "rank", "gif"}
 
 
-@pytest.mark.parametrize("command", ["dataset", "inspect", "train", "export", "evaluate", "gif"])
+@pytest.mark.parametrize("command", ["dataset", "inspect", "train", "export", "evaluate", "gif", "tf-config"])
 def test_readme_cli_flags_exist(command):
     documented = _documented_flags().get(command, set())
     result = run_cli("training", command, "--help", timeout=60)
     assert result.returncode == 0
     missing = sorted(flag for flag in documented if flag not in result.stdout)
     assert not missing, f"README documents {missing} for `{command}`, which --help does not list"
+
+
+def test_readme_bulk_flags_exist():
+    documented = {flag for line in _shell_lines() if "python -m service.bulk" in line
+                  for flag in re.findall(r"(--[a-z][a-z-]*)", line.split("python -m service.bulk", 1)[1])}  # fmt: skip
+    assert {"--count", "--shard-size", "--out", "--shards", "--labels", "--sites"} <= documented
+    result = run_cli("service.bulk", "--help", timeout=60)
+    assert result.returncode == 0
+    missing = sorted(flag for flag in documented if flag not in result.stdout)
+    assert not missing, f"README documents {missing} for `python -m service.bulk`, which --help does not list"
 
 
 def test_readme_serve_quick_start_reaches_readyz(tmp_path):

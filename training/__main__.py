@@ -5,6 +5,8 @@
     python -m training train --data data/voronoi.zip --run-dir runs/cpu --preset cpu
     python -m training rank --run-dir runs/cpu --data data/voronoi-test.zip --n 1000
     python -m training gif runs/cpu
+    TF_CONFIG=$(python -m training tf-config --workers 2 --job microgan-train --service microgan-train) \
+        python -m training train ...                        # one worker of a multi-worker job
 
 Bad input exits with status 2 and one line naming what is wrong.
 """
@@ -106,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", help="only these steps, comma-separated (default: every kept checkpoint)")
     p.add_argument("--out", help="write the rows as JSON")
 
+    p = commands.add_parser("tf-config", help="print the TF_CONFIG of one worker of a multi-worker training job")
+    p.add_argument("--workers", type=int, required=True, help="number of workers (the Indexed Job's completions)")
+    p.add_argument("--job", help="Kubernetes Indexed Job name: hosts are <job>-<index>.<service>")
+    p.add_argument("--service", help="the headless Service the job's pods name as their subdomain")
+    p.add_argument("--hosts", help="instead of --job/--service: comma-separated host:port of every worker")
+    p.add_argument("--port", type=int, default=2222, help="with --job: the workers' port (default 2222)")
+    p.add_argument("--index", help="this worker's index (default: $JOB_COMPLETION_INDEX)")
+
     p = commands.add_parser("gif", help="assemble a run's frames into training.gif")
     p.add_argument("run_dir")
     p.add_argument("--fps", type=float, default=8.0)
@@ -206,6 +216,21 @@ def cmd_rank(args) -> int:
     return run_from_cli(args)
 
 
+def cmd_tf_config(args) -> int:
+    from training.cluster import completion_index, indexed_job_hosts, tf_config
+
+    if args.hosts:
+        hosts = [host.strip() for host in args.hosts.split(",") if host.strip()]
+        if len(hosts) != args.workers:
+            raise UserError(f"--hosts lists {len(hosts)} workers but --workers is {args.workers}")
+    elif args.job and args.service:
+        hosts = indexed_job_hosts(args.job, args.service, args.workers, args.port)
+    else:
+        raise UserError("give --job and --service (a Kubernetes Indexed Job), or --hosts")
+    print(tf_config(hosts, completion_index(args.index)))
+    return 0
+
+
 def cmd_gif(args) -> int:
     from pathlib import Path
 
@@ -218,7 +243,7 @@ def cmd_gif(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = globals()[f"cmd_{args.command}"]
+    handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
     try:
         return handler(args)
     except UserError as error:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training import checkpoint
+from training import checkpoint, cluster
 from training.config import TrainConfig, to_dict
 from training.data import LoadOptions, load
 from training.errors import UserError
@@ -63,6 +63,7 @@ def run_from_cli(args, options: LoadOptions) -> int:
         )
         return 0
 
+    run_dir = cluster.writable_run_dir(run_dir)  # under TF_CONFIG only the chief writes the run directory
     run_dir.mkdir(parents=True, exist_ok=True)
     log = open(run_dir / "train.log", "a", buffering=1)
     sys.stdout, sys.stderr = Tee(sys.__stdout__, log), Tee(sys.__stderr__, log)
