@@ -34,15 +34,16 @@ from PIL import Image, UnidentifiedImageError
 from training.errors import DataError
 
 SIZE = 64
-CHUNK_BYTES = 16 * 1024**2  # most stored bytes of images read at once
+CHUNK_BYTES = 4 * 1024**2  # most stored bytes of images read at once (float32 copies: up to 4x)
 SPOOL_BYTES = 32 * 1024**2  # a zip member larger than this is decompressed to a temporary file
 MAX_FRAME_PIXELS = 4096 * 4096  # one image (or TIFF frame) is decoded whole
 MAX_H5_CHUNK_BYTES = 64 * 1024**2  # HDF5 decompresses a whole storage chunk to read any part of it
 MAX_RATIO = 1000  # uncompressed / stored size of a zip member or a compressed H5 file
 COPY_BYTES = 1024**2
-# What reading holds at most besides the interpreter and its libraries (about 150 MB), in bytes:
-# a spooled member, an image frame (RGBA, then grey, then a copy) and a chunk with its float copies.
-MEMORY_BOUND = SPOOL_BYTES + MAX_FRAME_PIXELS * 6 + 4 * CHUNK_BYTES + MAX_H5_CHUNK_BYTES
+# Peak memory of a process reading a dataset this way (`scan`, `python -m training inspect`), whatever
+# the input: the interpreter with numpy, h5py and Pillow (about 60 MB), a spooled member, one image
+# frame (RGBA, then grey), one H5 storage chunk, a chunk of images with its float32 copies.
+MEMORY_BOUND = 64 * 1024**2 + SPOOL_BYTES + MAX_FRAME_PIXELS * 6 + MAX_H5_CHUNK_BYTES + 12 * CHUNK_BYTES
 H5_SUFFIXES = {".h5", ".hdf5", ".hdf"}
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff"}
 
@@ -221,7 +222,8 @@ def _h5_sources(opener, name: str, stored: int, key: str | None, limits: Limits)
             raise DataError(
                 f"{name}: dataset {dataset.name!r} is {declared} bytes uncompressed, above the limit of {limits.max_bytes}"
             )
-        if dataset.compression is not None and declared > MAX_RATIO * max(stored, 1):
+        # Compressed or never written (read as the fill value), a dataset can declare far more than its file holds.
+        if declared > MAX_RATIO * max(stored, 1):
             raise DataError(
                 f"{name}: dataset {dataset.name!r} declares {declared} bytes in a file of {stored} "
                 f"(ratio above {MAX_RATIO}): refusing a likely compression bomb"
