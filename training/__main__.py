@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of config overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--images", type=int, help="with --dry-run: also check the config against a dataset of this many images"
+    )
     _add_load_options(p)
 
     p = commands.add_parser("export", help="export a run's generator as a SavedModel version")

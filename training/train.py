@@ -30,6 +30,7 @@ from training.config import (
     ARCHITECTURE_KEYS,
     TrainConfig,
     apply,
+    check_data,
     from_dict,
     load_json,
     parse_set,
@@ -273,6 +274,8 @@ def run_from_cli(args, options: LoadOptions) -> int:
     if saved_meta and args.data is None:
         options = LoadOptions(**saved_meta["data"]["options"])  # the run's own --invert, --tile, --key ...
     if args.dry_run:
+        if args.images is not None:
+            check_data(cfg, args.images)
         print(
             json.dumps({"config": to_dict(cfg), "data": data_path, "resume_step": resume and resume["step"]}, indent=2)
         )
@@ -323,10 +326,9 @@ def _train(
     grains, grain_record = None, None
     if cfg.condition == "grains":
         grains, grain_record = condition_on_grains(cfg, data, data_path)
+    check_data(cfg, len(images))
     per_step = cfg.batch_size * cfg.n_critic
     steps_per_epoch = len(images) // per_step
-    if steps_per_epoch == 0:
-        raise UserError(f"{data_path}: {len(images)} images, fewer than batch_size * n_critic = {per_step}")
     total_steps = cfg.total_steps or cfg.epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
 
