@@ -128,17 +128,17 @@ def test_trainer_failure_is_recorded_with_exit_status_error_and_log_tail(client)
     assert all(data_dir not in text and "\n" not in text for text in public), public
     assert data_dir in client.get(f"/train/{job['id']}", headers=ADMIN).text
 
-
-def test_batch_larger_than_the_dataset_is_refused_at_submission(client):
-    request = {**TINY, "dataset": {"synthetic": {"count": 8, "seed": 1}}}
-    response = client.post("/train", json=request, headers=ADMIN)
-    assert response.status_code == 422 and "'batch_size'" in response.text and "8 images" in response.text
-
     # A failed job may be resumed (here it fails again, for the same reason) and then deleted.
     assert client.post(f"/train/{job['id']}/resume", headers=ADMIN).json()["state"] == "queued"
     again = wait_job(client, job["id"], lambda job: job["state"] == "failed" and len(job["history"]) > 3)
     assert [change["state"] for change in again["history"]] == ["queued", "running", "failed"] * 2
     assert client.delete(f"/train/{job['id']}", headers=ADMIN).status_code == 204
+
+
+def test_batch_larger_than_the_dataset_is_refused_at_submission(client):
+    request = {**TINY, "dataset": {"synthetic": {"count": 8, "seed": 1}}}
+    response = client.post("/train", json=request, headers=ADMIN)
+    assert response.status_code == 422 and "'batch_size'" in response.text and "8 images" in response.text
 
 
 @pytest.mark.parametrize(
@@ -178,11 +178,12 @@ def test_unknown_job_is_404(client):
 
 
 @contextmanager
-def live_service(data_dir: Path, store: Path, log: Path) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
+def live_service(
+    data_dir: Path, store: Path, log: Path, **settings: str
+) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
     """`python -m service` on a free loopback port, healthy; SIGTERMed at the end if still running."""
-    process, url = start_service(
-        log, models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, default_model="custom", reload_interval="0"
-    )
+    settings = {"default_model": "custom", "reload_interval": "0", **settings}
+    process, url = start_service(log, models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, **settings)
     client = httpx.Client(base_url=url, headers=ADMIN, timeout=30)
     try:
         deadline = time.monotonic() + 90
