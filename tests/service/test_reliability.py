@@ -173,7 +173,7 @@ def test_faults_and_load_lose_nothing_and_answer_no_5xx(tmp_path, tiny_store, re
                 json={
                     "dataset": {"synthetic": {"count": 256, "seed": 2}},
                     "preset": "tiny",
-                    "config": {"total_steps": 150, "checkpoint_interval": 10, "threads": 1},
+                    "config": {"total_steps": 100, "checkpoint_interval": 10, "threads": 1},
                     "model": "custom",
                 },
             ).json()
@@ -219,8 +219,10 @@ def test_faults_and_load_lose_nothing_and_answer_no_5xx(tmp_path, tiny_store, re
                 assert client.post(f"/train/{job['id']}/resume").status_code == 202
                 ended = wait_job(client, job["id"], lambda job: job["state"] not in ("queued", "running"), timeout=600)
             assert ended["state"] == "succeeded" and ended["exported"]["model"] == "custom", ended
-            metrics = client.get("/metrics").text
-            assert not [line for line in metrics.splitlines() if 'status="5' in line], metrics
+            # A 503 from /readyz while the models load is its answer, not a failure; nothing else is 5xx.
+            lines = client.get("/metrics").text.splitlines()
+            server_errors = [ln for ln in lines if 'status="5' in ln and 'route="/readyz",status="503"' not in ln]
+            assert not server_errors, server_errors
 
     figures.update(
         requests=sum(tally.statuses.values()) + len(twins) + 2,  # + twins, the cut stream and its redo
@@ -229,6 +231,7 @@ def test_faults_and_load_lose_nothing_and_answer_no_5xx(tmp_path, tiny_store, re
         mismatches=len(tally.mismatches),
         unexpected=len(tally.unexpected),
         job=ended["history"][-1]["detail"],
+        job_reattached=any("re-attached" in (change["detail"] or "") for change in ended["history"]),
         kill_cut_stream=cut,
         seconds=round(time.monotonic() - started),
     )
