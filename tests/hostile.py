@@ -67,7 +67,8 @@ def bzip2_zip(path: Path, cache, honest: bool = True) -> Path:
 def h5_declaring(path: Path, shape: tuple[int, ...], compression: str | None = "gzip") -> Path:
     """An H5 file whose one dataset declares `shape` uint8 in chunks that were never written."""
     with h5py.File(path, "w") as handle:
-        handle.create_dataset("images", shape=shape, dtype=np.uint8, chunks=(min(100, shape[0]), *shape[1:]), compression=compression)
+        chunks = (min(100, shape[0]), *shape[1:])
+        handle.create_dataset("images", shape=shape, dtype=np.uint8, chunks=chunks, compression=compression)
     return path
 
 
@@ -84,7 +85,6 @@ def run_measured(command: list[str], env: dict, cwd: Path, timeout: float = 300)
     import subprocess
     import sys
 
-    wrapper = subprocess.run(
-        [sys.executable, "-c", _PEAK, *map(str, command)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
-    )
+    command = [sys.executable, "-c", _PEAK, *map(str, command)]
+    wrapper = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
     return json.loads(wrapper.stdout)

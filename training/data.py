@@ -104,7 +104,8 @@ def _tiles(stack: np.ndarray, options: LoadOptions):
         yield stack
         return
     height, width = stack.shape[1:]
-    corners = [(y, x) for y in range(0, height - SIZE + 1, options.stride) for x in range(0, width - SIZE + 1, options.stride)]
+    ys, xs = range(0, height - SIZE + 1, options.stride), range(0, width - SIZE + 1, options.stride)
+    corners = [(y, x) for y in ys for x in xs]
     step = max(1, CHUNK_BYTES // (SIZE * SIZE * stack.dtype.itemsize))
     for image in stack:
         for start in range(0, len(corners), step):

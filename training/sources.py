@@ -11,35 +11,30 @@ Hostile input is refused from what it declares, before its data is read: a zip b
 directory (total uncompressed size, each member's compression ratio, encryption, method), an H5
 dataset by its shape, dtype and chunk size, an image by its header. Then everything is read in
 pieces, so the memory held while reading is bounded whatever the input (see `MEMORY_BOUND`):
-one chunk of images, one zip member of at most SPOOL_BYTES (larger ones spill to a temporary file),
-one image frame of at most MAX_FRAME_PIXELS.
+one chunk of images, one zip member of at most SPOOL_BYTES (larger ones spill to a temporary file,
+training/zipmember.py), one image frame of at most MAX_FRAME_PIXELS.
 """
 
 from __future__ import annotations
 
-import bz2
+import contextlib
 import dataclasses
-import struct
-import tempfile
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
 import h5py
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from training.errors import DataError
+from training.zipmember import SPOOL_BYTES, open_member
 
 SIZE = 64
 CHUNK_BYTES = 4 * 1024**2  # most stored bytes of images read at once (float32 copies: up to 4x)
-SPOOL_BYTES = 32 * 1024**2  # a zip member larger than this is decompressed to a temporary file
 MAX_FRAME_PIXELS = 4096 * 4096  # one image (or TIFF frame) is decoded whole
 MAX_H5_CHUNK_BYTES = 64 * 1024**2  # HDF5 decompresses a whole storage chunk to read any part of it
 MAX_RATIO = 1000  # uncompressed / stored size of a zip member or a compressed H5 file
-COPY_BYTES = 1024**2
 # Peak memory of a process reading a dataset this way (`scan`, `python -m training inspect`), whatever
 # the input: the interpreter with numpy, h5py and Pillow (about 60 MB), a spooled member, one image
 # frame (RGBA, then grey), one H5 storage chunk, a chunk of images with its float32 copies.
@@ -139,74 +134,11 @@ def _from_zip(path: Path, key: str | None, limits: Limits) -> Iterator[Source]:
                 f"{label}: declares {member.file_size} bytes from {member.compress_size} compressed "
                 f"(ratio above {MAX_RATIO}): refusing a likely zip bomb"
             )
-        opener = lambda member=member, label=label: _spooled(path, member, label)  # noqa: E731
+        opener = lambda member=member, label=label: open_member(path, member, label)  # noqa: E731
         if is_h5(member.filename):
             yield from _h5_sources(opener, label, member.compress_size, key, limits)
         else:
             yield from _image_sources(opener, label)
-
-
-def _spooled(path: Path, member: zipfile.ZipInfo, label: str) -> BinaryIO:
-    """The member's bytes in a seekable file: memory up to SPOOL_BYTES, a temporary file beyond."""
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    try:
-        with open(path, "rb") as handle:
-            for piece in _member_pieces(handle, member):
-                spool.write(piece)
-    except DataError:
-        spool.close()
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as error:
-        spool.close()
-        raise DataError(f"{label}: corrupt or truncated zip entry ({error})") from None
-    spool.seek(0)
-    return spool  # type: ignore[return-value]
-
-
-def _member_pieces(handle: BinaryIO, member: zipfile.ZipInfo) -> Iterator[bytes]:
-    """Decompress one member, at most COPY_BYTES at a time, never more than it declares; CRC checked."""
-    handle.seek(member.header_offset)
-    header = handle.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise zipfile.BadZipFile("bad local file header")
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    handle.seek(member.header_offset + 30 + name_length + extra_length)
-    left_in, left_out, crc = member.compress_size, member.file_size, 0
-    if member.compress_type == zipfile.ZIP_STORED:
-        inflate = None
-    elif member.compress_type == zipfile.ZIP_DEFLATED:
-        inflate = zlib.decompressobj(-15)
-    else:
-        inflate = bz2.BZ2Decompressor()
-    while left_out > 0:
-        if inflate is None:
-            piece = handle.read(min(COPY_BYTES, left_in, left_out))
-            left_in -= len(piece)
-            starved = not piece
-        elif isinstance(inflate, bz2.BZ2Decompressor):
-            data = b""
-            if inflate.needs_input and left_in > 0:
-                data = handle.read(min(64 * 1024, left_in))
-                left_in -= len(data)
-            starved = inflate.eof or (inflate.needs_input and not data)
-            piece = b"" if starved else inflate.decompress(data, max_length=COPY_BYTES)
-        else:
-            data = inflate.unconsumed_tail
-            if not data and left_in > 0:
-                data = handle.read(min(64 * 1024, left_in))
-                left_in -= len(data)
-            piece = inflate.decompress(data, COPY_BYTES)
-            starved = not inflate.unconsumed_tail and left_in <= 0
-        if starved and not piece:
-            raise zipfile.BadZipFile(f"stream ends {left_out} bytes short of its declared size")
-        if len(piece) > left_out:
-            raise zipfile.BadZipFile("stream is longer than its declared size")
-        left_out -= len(piece)
-        crc = zlib.crc32(piece, crc)
-        if piece:
-            yield piece
-    if crc != member.CRC:
-        raise zipfile.BadZipFile("CRC check failed")
 
 
 # H5 files: judged by shape, dtype and storage chunks; read a slice at a time.
@@ -220,7 +152,8 @@ def _h5_sources(opener, name: str, stored: int, key: str | None, limits: Limits)
         declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         if declared > limits.max_bytes:
             raise DataError(
-                f"{name}: dataset {dataset.name!r} is {declared} bytes uncompressed, above the limit of {limits.max_bytes}"
+                f"{name}: dataset {dataset.name!r} is {declared} bytes uncompressed, "
+                f"above the limit of {limits.max_bytes}"
             )
         # Compressed or never written (read as the fill value), a dataset can declare far more than its file holds.
         if declared > MAX_RATIO * max(stored, 1):
@@ -228,7 +161,8 @@ def _h5_sources(opener, name: str, stored: int, key: str | None, limits: Limits)
                 f"{name}: dataset {dataset.name!r} declares {declared} bytes in a file of {stored} "
                 f"(ratio above {MAX_RATIO}): refusing a likely compression bomb"
             )
-        if dataset.chunks is not None and np.prod(dataset.chunks, dtype=np.float64) * dtype.itemsize > MAX_H5_CHUNK_BYTES:
+        storage_chunk = np.prod(dataset.chunks or (0,), dtype=np.float64) * dtype.itemsize
+        if storage_chunk > MAX_H5_CHUNK_BYTES:
             raise DataError(f"{name}: H5 storage chunks of {dataset.chunks} are above {MAX_H5_CHUNK_BYTES} bytes each")
         if dtype.kind not in "biuf":
             raise DataError(f"{name}: unsupported dtype {dtype}")
@@ -247,24 +181,16 @@ def _h5_sources(opener, name: str, stored: int, key: str | None, limits: Limits)
         yield Source(name, count, (height, width), chunks)
 
 
-class _h5_open:
+@contextlib.contextmanager
+def _h5_open(opener, name: str) -> Iterator[h5py.File]:
     """h5py.File on a fresh handle from `opener`, with the loader's message for a damaged file."""
-
-    def __init__(self, opener, name: str) -> None:
-        self.opener, self.name = opener, name
-
-    def __enter__(self) -> h5py.File:
-        self.raw = self.opener()
+    with opener() as raw:
         try:
-            self.handle = h5py.File(self.raw, "r")
+            handle = h5py.File(raw, "r")
         except (OSError, KeyError, ValueError, RuntimeError) as error:
-            self.raw.close()
-            raise DataError(f"{self.name}: corrupt or unreadable H5 file ({error})") from None
-        return self.handle
-
-    def __exit__(self, *exc) -> None:
-        self.handle.close()
-        self.raw.close()
+            raise DataError(f"{name}: corrupt or unreadable H5 file ({error})") from None
+        with handle:
+            yield handle
 
 
 def _h5_dataset(handle: h5py.File, name: str, key: str | None) -> h5py.Dataset:
@@ -315,7 +241,7 @@ def _image_sources(opener, name: str) -> Iterator[Source]:
                 except (OSError, ValueError, EOFError) as error:
                     raise DataError(f"{name}: corrupt or unreadable image ({error})") from None
                 if array.shape[:2] != (height, width) or array.ndim != 2:
-                    raise DataError(f"{name}: frames are not all the same shape ({array.shape} after {(height, width)})")
+                    raise DataError(f"{name}: frames are not all the same shape ({array.shape} after {height, width})")
                 pending.append(array)
                 if sum(a.nbytes for a in pending) >= CHUNK_BYTES:
                     yield np.stack(pending)
@@ -326,19 +252,12 @@ def _image_sources(opener, name: str) -> Iterator[Source]:
         yield Source(name, frames, (height, width), chunks)
 
 
-class _image_open:
-    def __init__(self, opener, name: str) -> None:
-        self.opener, self.name = opener, name
-
-    def __enter__(self) -> Image.Image:
-        self.raw = self.opener()
+@contextlib.contextmanager
+def _image_open(opener, name: str) -> Iterator[Image.Image]:
+    with opener() as raw:
         try:
-            self.image = Image.open(self.raw)
+            image = Image.open(raw)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-            self.raw.close()
-            raise DataError(f"{self.name}: corrupt or unreadable image ({error})") from None
-        return self.image
-
-    def __exit__(self, *exc) -> None:
-        self.image.close()
-        self.raw.close()
+            raise DataError(f"{name}: corrupt or unreadable image ({error})") from None
+        with image:
+            yield image

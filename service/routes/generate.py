@@ -73,7 +73,9 @@ async def create_images(
     batcher: BatcherDep,
     settings: SettingsDep,
     n: Annotated[int, Digits, Query(ge=1, description="number of images (at most max_n)")] = 1,
-    seed: Annotated[int | None, Digits, Query(ge=0, le=MAX_INT64, description="default: random, returned in X-Seed")] = None,
+    seed: Annotated[
+        int | None, Digits, Query(ge=0, le=MAX_INT64, description="default: random, returned in X-Seed")
+    ] = None,
     start: Annotated[int, Digits, Query(ge=0, le=MAX_INT64, description="index of the first image (paging)")] = 0,
     format: Annotated[Format | None, Query(description="default: png for n=1, zip otherwise")] = None,
     labels: Annotated[
@@ -89,7 +91,9 @@ async def create_images(
         Query(ge=64, le=2048, description="tessellation models: the same microstructures drawn at size x size px"),
     ] = None,
     width: Annotated[
-        int | None, Digits, Query(ge=1, le=512, description="tessellation models: boundary width in px (default: the model's)")
+        int | None,
+        Digits,
+        Query(ge=1, le=512, description="tessellation models: boundary width in px (default: the model's)"),
     ] = None,
     grid: Annotated[bool, Query(description="svg only: all n images in one SVG mosaic")] = False,
     grains: Annotated[

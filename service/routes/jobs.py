@@ -143,7 +143,7 @@ def list_jobs(jobs: JobsDep, admin: IsAdminDep) -> list[schemas.Job]:
 
 @router.get("/{job_id}", response_model=schemas.Job, responses=_NOT_FOUND)
 def read_job(job_id: JobId, jobs: JobsDep, admin: IsAdminDep) -> schemas.Job:
-    """A job: state and its history, progress, the exported version, or the error (with the admin key: the log's tail)."""
+    """A job: state and its history, progress, the exported version, or the error (and, with the key, the log)."""
     return _view(jobs, _get(jobs, job_id), admin=admin)
 
 

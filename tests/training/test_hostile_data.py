@@ -104,3 +104,48 @@ def test_load_shares_the_checks(tmp_path):
     path = h5_declaring(tmp_path / "bomb.h5", (60000, 64, 64))
     with pytest.raises(ValueError, match="compression bomb"):
         load(path)
+
+
+def _patterned_h5(count: int) -> bytes:
+    # Random boundary pixels: compressible (about 8x) like real data, not like a bomb.
+    images = (np.random.default_rng(count).random((count, 64, 64)) < 0.05).astype(np.uint8) * 255
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        handle.create_dataset("images", data=images)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2], ids=["stored", "deflate", "bzip2"]
+)
+def test_every_supported_zip_method_reads_the_same_images(tmp_path, method):
+    # 3 MB members: decompressed in several bounded steps, into a spool that stays in memory.
+    data = _patterned_h5(700)
+    (tmp_path / "plain.h5").write_bytes(data)
+    with zipfile.ZipFile(tmp_path / "data.zip", "w", compression=method) as archive:
+        archive.writestr("a.h5", data)
+        archive.writestr("b/c.h5", data)
+    loaded = load(tmp_path / "data.zip")
+    assert len(loaded.images) == 1400
+    assert np.array_equal(loaded.images[:700], load(tmp_path / "plain.h5").images)
+
+
+def test_zip_method_without_bounded_reader_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "lzma.zip", "w", compression=zipfile.ZIP_LZMA) as archive:
+        archive.writestr("a.h5", _patterned_h5(10))
+    with pytest.raises(ValueError, match="compression method 14 is not supported"):
+        load(tmp_path / "lzma.zip")
+
+
+def test_truncated_bzip2_member_refused(tmp_path):
+    path = tmp_path / "cut.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("a.h5", _patterned_h5(300))
+    info = zipfile.ZipFile(path).infolist()[0]
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    half = info.compress_size // 2
+    data[start + half : start + info.compress_size] = bytes(info.compress_size - half)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt or truncated zip entry"):
+        load(path)
