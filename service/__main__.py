@@ -23,6 +23,7 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        server_header=False,  # no version banner
     )
 
 

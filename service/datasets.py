@@ -9,7 +9,9 @@
     >>> info["count"], info["shape"], store.path(info["id"])
 
 Uploads are validated by the training side's own rules, run as `python -m training inspect` (the
-service never imports the training code); a rejected upload leaves nothing behind. The client's file
+service never imports the training code) with the operator's limits on uncompressed bytes and image
+count; it reads in bounded pieces, so a hostile upload costs bounded memory. A rejected upload
+leaves nothing behind. The client's file
 name is metadata: it never becomes part of a path.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +33,7 @@ H5_MAGIC = b"\x89HDF\r\n\x1a\n"
 SUFFIXES = {".zip": "zip", ".h5": "h5", ".hdf5": "h5", ".hdf": "h5"}
 INSPECT_TIMEOUT_S = 900
 _ID = re.compile(r"[0-9a-f]{12}")
+log = logging.getLogger(__name__)
 
 
 class DatasetNotFound(LookupError):
@@ -47,8 +51,9 @@ def display_name(name: str | None) -> str:
 
 
 class DatasetStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, max_bytes: int = 4 * 1024**3, max_images: int = 200_000) -> None:
         self.root = data_dir.resolve() / "datasets"
+        self.limits = ["--max-bytes", str(max_bytes), "--max-images", str(max_images)]  # passed to inspect
         self.env = {k: v for k, v in os.environ.items() if k != "MICROGAN_API_KEY"}
         self.env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -144,6 +149,7 @@ class DatasetStore:
     def _inspect(self, data: Path, name: str) -> dict:
         """`python -m training inspect`: exit 2 and one `error:` line on bad input."""
         command = [sys.executable, "-m", "training", "inspect", data.name, "--json", "--preview", "preview.png"]
+        command += self.limits
         try:
             result = subprocess.run(
                 command, capture_output=True, text=True, cwd=data.parent, env=self.env, timeout=INSPECT_TIMEOUT_S
@@ -156,5 +162,7 @@ class DatasetStore:
             # The stored file's name means nothing to the client: speak of the name it uploaded.
             raise DatasetRejected(name + reason.removeprefix(data.name) if reason.startswith(data.name) else reason)
         if result.returncode != 0:
-            raise RuntimeError(f"inspect exited {result.returncode}: {result.stderr[-2000:]}")
+            # A crash (or a kill) while reading the upload: the upload is not usable, the details are ours.
+            log.error("inspect of %s exited %s: %s", name, result.returncode, result.stderr[-2000:])
+            raise DatasetRejected(f"{name}: could not be read (validation failed; details in the server log)")
         return json.loads(result.stdout.strip().splitlines()[-1])

@@ -20,6 +20,7 @@ from service.batcher import Batcher
 from service.datasets import DatasetStore
 from service.engine import Generator, ModelNotFound, NotReady, Registry
 from service.jobs import JobManager
+from service.limits import Digits
 from service.schemas import Error
 from service.settings import Settings
 
@@ -56,7 +57,7 @@ DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
 async def get_generator(
     registry: RegistryDep,
     model: Annotated[str | None, Query(max_length=200, description="model name; default: the default model")] = None,
-    version: Annotated[int | None, Query(ge=0, description="model version; default: the latest loaded")] = None,
+    version: Annotated[int | None, Digits, Query(ge=0, description="model version; default: the latest loaded")] = None,
 ) -> Generator:
     """The loaded generator a request asks for: 404 when unknown, 503 when the default is not loaded yet."""
     try:
@@ -90,3 +91,15 @@ async def require_admin(request: Request, credentials: BearerDep) -> None:
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
+
+
+async def is_admin(request: Request) -> bool:
+    """True when the request carries the admin key: open endpoints then show internal detail (log tails).
+
+    Read from the header directly, not through HTTPBearer: the endpoint stays open in the OpenAPI schema.
+    """
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and key_matches(request.app.state.api_key, key.strip())
+
+
+IsAdminDep = Annotated[bool, Depends(is_admin)]

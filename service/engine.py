@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from service.metrics import Metrics
+from service.redact import public_text
 
 log = logging.getLogger(__name__)
 
@@ -330,10 +331,10 @@ class Registry:
             try:
                 generator = Generator(path, self.variant, self.block)
             except Exception as error:  # a broken version must not stop the others
-                lines = str(error).strip().splitlines()
-                reason = f"{type(error).__name__}: {lines[0] if lines else ''}"
-                log.error("skipping model %s/%s: %s", name, version, reason)
-                failure = Failure(name, version, reason[:500], stamp)
+                log.error("skipping model %s/%s: %s: %s", name, version, type(error).__name__, error)
+                # Shown without a key (GET /models, /readyz, 404s): one line, paths relative to the store.
+                reason = public_text(f"{type(error).__name__}: {str(error).strip()}", self.root) or ""
+                failure = Failure(name, version, reason, stamp)
                 with self._lock:
                     self._failed[(name, version)] = failure
                 continue

@@ -148,13 +148,14 @@ class JobManager:
 
     # Requests (from the routes).
 
-    def submit(self, spec: dict, data_path: Path | None) -> Job:
-        """Validate the config with a dry run, then queue the job; data_path None: synthetic, made by the job."""
+    def submit(self, spec: dict, data_path: Path | None, images: int | None = None) -> Job:
+        """Validate the config with a dry run (against `images`, the dataset's count, when known), then queue
+        the job; data_path None: synthetic, made by the job."""
         self._require_owner()
         job_id = uuid.uuid4().hex[:12]
         job_dir = self.root / job_id
         path = data_path or job_dir / "synthetic.zip"
-        resolved = self.check_config(spec["preset"], spec["config"], path)
+        resolved = self.check_config(spec["preset"], spec["config"], path, images)
         job_dir.mkdir(parents=True)
         (job_dir / "overrides.json").write_text(json.dumps(spec["config"], indent=2))
         job = Job(job_id, now(), "queued", spec, str(path), time.time(), config=resolved)
@@ -164,13 +165,15 @@ class JobManager:
         self._wake.set()
         return job
 
-    def check_config(self, preset: str | None, overrides: dict, data_path: Path) -> dict:
-        """The config the trainer would resolve; ConfigRejected naming the bad key or preset."""
+    def check_config(self, preset: str | None, overrides: dict, data_path: Path, images: int | None = None) -> dict:
+        """The config the trainer would resolve; ConfigRejected naming the bad key or preset (or a batch
+        larger than the dataset's `images`)."""
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".dry-run-") as tmp:
             config_file = Path(tmp) / "overrides.json"
             config_file.write_text(json.dumps(overrides))
             command = self._training("train", "--data", data_path, "--run-dir", Path(tmp) / "run")
-            command += ["--config", str(config_file), "--dry-run"] + (["--preset", preset] if preset else [])
+            command += ["--config", str(config_file), "--dry-run"] + ([f"--preset={preset}"] if preset else [])
+            command += ["--images", str(images)] if images is not None else []
             result = subprocess.run(
                 command, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT_S, env=self.env, cwd=tmp
             )
@@ -402,7 +405,7 @@ class JobManager:
         elif phase == "train":
             command = self._training("train", "--data", job.data_path, "--run-dir", self.run_dir(job))
             command += ["--config", str(job_dir / "overrides.json")]
-            command += ["--preset", job.spec["preset"]] if job.spec["preset"] else []
+            command += [f"--preset={job.spec['preset']}"] if job.spec["preset"] else []
         else:
             command = self._training("export", "--run-dir", self.run_dir(job), "--store", self.models_dir)
             command += ["--name", job.spec["model"]]

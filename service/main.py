@@ -21,13 +21,17 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from service.auth import load_or_create_key
 from service.batcher import Batcher
 from service.datasets import DatasetStore
 from service.deps import AUTH_RESPONSES, require_admin
+from service.disconnect import client_disconnected
 from service.engine import Registry
+from service.headers import SecurityHeaders
 from service.jobs import JobManager
+from service.limits import ControlGuard
 from service.metrics import Metrics, MetricsMiddleware
 from service.routes import datasets, generate, health, jobs, models, web
 from service.settings import Settings
@@ -53,7 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ControlGuard)  # innermost: 422 for control characters, before routing
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts every answer
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.add_exception_handler(Exception, _internal_error)
     if settings.protect_generate:
         app.include_router(generate.router, dependencies=[Depends(require_admin)], responses=AUTH_RESPONSES)
@@ -89,7 +96,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         workers=settings.batch_workers,
     )
     app.state.registry, app.state.batcher = registry, batcher
-    app.state.datasets = DatasetStore(settings.data_dir)
+    app.state.datasets = DatasetStore(settings.data_dir, settings.max_dataset_bytes, settings.max_dataset_images)
     app.state.datasets.start()
     app.state.jobs = JobManager(
         settings.data_dir,

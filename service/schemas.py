@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.engine import Precision
+from service.limits import reject_control
 
 
 class Error(BaseModel):
@@ -132,7 +133,9 @@ class SyntheticDataset(BaseModel):
 class TrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: DatasetId | SyntheticDataset = Field(description='an uploaded dataset id, or {"synthetic": {...}}')
-    preset: str | None = Field(None, max_length=50, description="reference, cpu (training's default) or tiny")
+    preset: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,50}$", description="reference, cpu (training's default) or tiny"
+    )
     config: dict[str, Any] = Field(
         default_factory=dict, description="config overrides: the keys of `python -m training train --set`"
     )
@@ -144,6 +147,12 @@ class TrainRequest(BaseModel):
         if self.model.isdigit():
             raise ValueError("model: a name, not a number (numbers are versions)")
         return self
+
+    @field_validator("config")
+    @classmethod
+    def _printable(cls, config: dict[str, Any]) -> dict[str, Any]:
+        reject_control(config, "config")  # keys and values reach files, logs and the trainer's arguments
+        return config
 
 
 class Progress(BaseModel):
@@ -213,8 +222,12 @@ class Job(BaseModel):
     progress: Progress | None
     exported: Exported | None
     exit_status: int | None
-    error: str | None
-    log_tail: list[str] | None = Field(description="last lines of the current or last phase's log")
+    error: str | None = Field(
+        description="why it failed: one line, paths relative to the data dir (in full with the admin key)"
+    )
+    log_tail: list[str] | None = Field(
+        description="last lines of the current or last phase's log (only with the admin key; null otherwise)"
+    )
     links: JobLinks
 
 

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     protect_generate: bool = False  # true: POST /generate needs the key too
     max_concurrent_jobs: Annotated[int, Field(ge=1)] = 1  # training jobs running at once; the rest queue (FIFO)
     max_upload_bytes: Annotated[int, Field(ge=1)] = 1024**3  # POST /datasets file size; above it: 413
+    # An upload's data once decompressed, and its 64x64 images after tiling; above either: 422 before
+    # the data is read. A job holds its dataset as float32 (16 KiB an image): 200,000 are 3.3 GB.
+    max_dataset_bytes: Annotated[int, Field(ge=1)] = 4 * 1024**3
+    max_dataset_images: Annotated[int, Field(ge=1)] = 200_000
+    # Seconds an upload may wait for its next piece of body before it is dropped with 408.
+    upload_chunk_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     # Seconds a shutdown waits for trainers to checkpoint after SIGTERM before it kills them.
     job_stop_timeout_s: Annotated[float, Field(ge=0)] = 60.0
     # A replica serving a shared, read-only models_dir refuses activate/delete/train with 409.

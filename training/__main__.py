@@ -30,6 +30,9 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-bytes", type=int, default=4 * 1024**3, help="refuse sources larger than this uncompressed"
     )
+    parser.add_argument(
+        "--max-images", type=int, default=1_000_000, help="refuse sources of more 64x64 images (after tiling)"
+    )
 
 
 def _load_options(args):
@@ -37,7 +40,9 @@ def _load_options(args):
 
     if args.stride < 1:
         raise UserError(f"--stride must be at least 1 px, got {args.stride}")
-    return LoadOptions(args.key, args.tile, args.stride, args.invert, args.max_bytes)
+    if args.max_bytes < 1 or args.max_images < 1:
+        raise UserError("--max-bytes and --max-images must be at least 1")
+    return LoadOptions(args.key, args.tile, args.stride, args.invert, args.max_bytes, args.max_images)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of config overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--images", type=int, help="with --dry-run: also check the config against a dataset of this many images"
+    )
     _add_load_options(p)
 
     p = commands.add_parser("export", help="export a run's generator as a SavedModel version")
@@ -160,15 +168,15 @@ def cmd_inspect(args) -> int:
     from PIL import Image
 
     from microstructure.images import grid, to_uint8
-    from training.data import load
+    from training.data import SIZE, scan
 
-    data = load(args.path, _load_options(args))
+    data = scan(args.path, _load_options(args))  # bounded memory, whatever the file holds
     preview = Path(args.preview or f"{Path(args.path).name}.preview.png")
-    Image.fromarray(grid(to_uint8(data.images[:16]), columns=4)).save(preview)
+    Image.fromarray(grid(to_uint8(data.preview), columns=4)).save(preview)
     summary = {
         "path": str(args.path),
-        "count": int(len(data.images)),
-        "shape": list(data.images.shape[1:]),
+        "count": data.count,
+        "shape": [SIZE, SIZE, 1],
         "dtype": data.source_dtype,
         "range": list(data.source_range),
         "mapping": data.mapping,

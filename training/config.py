@@ -173,25 +173,33 @@ _CHOICES = {
     "condition": CONDITIONS,
     "g_weights": ("learnt", "equal"),
 }
-_POSITIVE = (
-    "g_sites",
-    "g_hidden",
-    "render_width",
-    "z_noise_dim",
-    "g_base",
-    "g_convs",
-    "d_kernel",
-    "d_pack",
-    "epochs",
-    "batch_size",
-    "n_critic",
-    "log_interval",
-    "frame_interval",
-    "checkpoint_interval",
-    "eval_samples",
-    "keep_checkpoints",
-)
-_NON_NEGATIVE = ("total_steps", "threads", "eval_interval", "seed", "gp_weight", "g_top")
+MAX_WIDTH = 1024  # channels or units of any layer: twice the reference preset's widest
+MAX_STEPS = 10_000_000  # generator steps (or any interval counted in them): years on this machine
+# Every integer key's allowed range, inclusive: what the trainer accepts is what a job may ask for.
+RANGES: dict[str, tuple[int, int]] = {
+    "g_sites": (1, 256),
+    "g_hidden": (1, MAX_WIDTH),
+    "render_width": (1, MAX_RENDER_WIDTH),
+    "z_noise_dim": (1, MAX_WIDTH),
+    "g_base": (1, MAX_WIDTH),
+    "g_top": (0, MAX_WIDTH),
+    "g_convs": (1, 8),
+    "d_kernel": (1, 16),
+    "d_pack": (1, 16),
+    "epochs": (1, 100_000),
+    "total_steps": (0, MAX_STEPS),
+    "batch_size": (1, 4096),
+    "n_critic": (1, 100),
+    "seed": (0, 2**63 - 1),
+    "threads": (0, 1024),
+    "log_interval": (1, MAX_STEPS),
+    "frame_interval": (1, MAX_STEPS),
+    "checkpoint_interval": (1, MAX_STEPS),
+    "eval_interval": (0, MAX_STEPS),
+    "eval_samples": (1, 10_000),
+    "keep_checkpoints": (1, 1000),
+}
+MAX_GP_WEIGHT = 1e6
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -240,12 +248,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
-    for key in _POSITIVE:
-        if getattr(cfg, key) < 1:
-            raise UserError(f"config key {key!r}: must be at least 1, got {getattr(cfg, key)}")
-    for key in _NON_NEGATIVE:
-        if getattr(cfg, key) < 0:
-            raise UserError(f"config key {key!r}: must not be negative, got {getattr(cfg, key)}")
+    for key, (low, high) in RANGES.items():
+        if not low <= getattr(cfg, key) <= high:
+            raise UserError(f"config key {key!r}: must be {low}..{high}, got {getattr(cfg, key)}")
+    if not 0 <= cfg.gp_weight <= MAX_GP_WEIGHT:  # NaN fails too
+        raise UserError(f"config key 'gp_weight': must be 0..{MAX_GP_WEIGHT:g}, got {cfg.gp_weight}")
     for key, choices in _CHOICES.items():
         if getattr(cfg, key) not in choices:
             raise UserError(f"config key {key!r}: must be one of {', '.join(choices)}, got {getattr(cfg, key)!r}")
@@ -264,9 +271,19 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.batch_size % cfg.d_pack:
         raise UserError(f"config key 'd_pack': batch_size {cfg.batch_size} is not a multiple of {cfg.d_pack}")
     for key in ("g_filters", "d_filters"):
-        if min(getattr(cfg, key)) < 1:
-            raise UserError(f"config key {key!r}: widths must be at least 1, got {getattr(cfg, key)}")
+        if not all(1 <= width <= MAX_WIDTH for width in getattr(cfg, key)):
+            raise UserError(f"config key {key!r}: widths must be 1..{MAX_WIDTH}, got {list(getattr(cfg, key))}")
     return cfg
+
+
+def check_data(cfg: TrainConfig, count: int) -> None:
+    """UserError when a dataset of `count` images cannot feed one step of this config."""
+    per_step = cfg.batch_size * cfg.n_critic
+    if count < per_step:
+        raise UserError(
+            f"config key 'batch_size': the dataset has {count} images, fewer than batch_size * n_critic = "
+            f"{per_step} (batch_size must be 1..{count // cfg.n_critic} for this dataset)"
+        )
 
 
 def user_overrides(overrides: dict[str, Any]) -> dict[str, Any]:

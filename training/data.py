@@ -5,29 +5,32 @@
     >>> data.images.shape, data.mapping               # doctest: +SKIP
     ((20000, 64, 64, 1), '0..255 -> [-1, 1]')
 
+    >>> from training.data import scan
+    >>> scan("upload.zip", LoadOptions(max_bytes=2**30, max_images=200_000)).fingerprint   # doctest: +SKIP
+
 Every source ends as float32 (N, 64, 64, 1) in [-1, 1] with boundaries at +1. Zips are read in place,
 never extracted. Anything wrong raises `DataError` naming the file and the reason, before any array
-is returned; nothing is written. TensorFlow is imported only by `make_dataset`.
+is returned; nothing is written. Sizes and counts are checked from what the files declare before
+their data is read (training/sources.py). `scan` checks a dataset as `load` does and gives the same
+figures and fingerprint without holding the images: its memory is bounded whatever the input.
+TensorFlow is imported only by `make_dataset`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import h5py
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from training.errors import DataError
+from training.sources import CHUNK_BYTES, Limits, sources
 
 SIZE = 64
 DEFAULT_MAX_BYTES = 4 * 1024**3
-H5_SUFFIXES = {".h5", ".hdf5", ".hdf"}
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff"}
+DEFAULT_MAX_IMAGES = 1_000_000  # 16 GB as float32: well above what one machine trains on
+PREVIEW = 16  # images a Summary keeps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,7 @@ class LoadOptions:
     stride: int = SIZE  # tile stride, px
     invert: bool = False  # the data's boundaries are dark: flip before mapping
     max_bytes: int = DEFAULT_MAX_BYTES  # refuse sources whose uncompressed size is larger
+    max_images: int = DEFAULT_MAX_IMAGES  # refuse sources of more 64x64 images (after tiling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,156 +53,63 @@ class Dataset:
     files: int  # member files read
 
 
-# Reading sources: each yields (name, raw array) with the raw array (N, H, W) in its stored dtype.
+# Reading: bounded pieces of raw images, (n, 64, 64) in their stored dtype, with every check.
 
 
-def _safe_member(name: str, source: Path) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
-        raise DataError(f"{source}: zip entry {name!r} has an absolute path or '..'; refusing it")
-    return not name.endswith("/") and not any(p.startswith(("__MACOSX", ".")) for p in path.parts)
+@dataclasses.dataclass
+class _Tally:
+    files: int = 0  # member files read
 
 
-def _h5_arrays(handle: h5py.File, name: str, key: str | None, max_bytes: int) -> np.ndarray:
-    if key is not None:
-        if key not in handle or not isinstance(handle[key], h5py.Dataset):
-            raise DataError(f"{name}: no dataset named {key!r}")
-        dataset = handle[key]
-    else:
-        found = []
-        handle.visititems(lambda _, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None)
-        if not found:
-            raise DataError(f"{name}: H5 file holds no dataset")
-        dataset = found[0]
-    # A compressed dataset can be far larger than its file: check before reading it.
-    if dataset.size * dataset.dtype.itemsize > max_bytes:
-        raise DataError(
-            f"{name}: dataset {dataset.name!r} is {dataset.size * dataset.dtype.itemsize} bytes "
-            f"uncompressed, above the limit of {max_bytes}"
-        )
-    return _as_stack(dataset[()], name)
+def _pieces(path: Path, options: LoadOptions, tally: _Tally):
+    """(name, raw (n, 64, 64) images) in the dataset's order; counts and sizes checked before reading."""
+    limits = Limits(options.max_bytes, options.max_images)
+    shape, decoded, images = None, 0, 0
+    for source in sources(path, options.key, limits):
+        tally.files += 1
+        if source.count == 0:
+            continue
+        # Before tiling, so a mixed folder is reported as such rather than as "pass --tile".
+        if shape is not None and source.shape != shape[1]:
+            raise DataError(f"{source.name}: image shape {source.shape} differs from {shape[0]}'s {shape[1]}")
+        shape = shape or (source.name, source.shape)
+        images += source.count * _tiles_per_image(source.shape, source.name, options)
+        if images > options.max_images:
+            raise DataError(f"{source.name}: {images} images so far, above the limit of {options.max_images}")
+        for raw in source.chunks():
+            decoded += raw.nbytes
+            if decoded > options.max_bytes:
+                raise DataError(f"{source.name}: decoded data is above the limit of {options.max_bytes} bytes")
+            if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+                raise DataError(f"{source.name}: contains NaN or inf values")
+            yield from ((source.name, tiles) for tiles in _tiles(raw, options))
 
 
-def _as_stack(array: np.ndarray, name: str) -> np.ndarray:
-    """Bring an accepted H5 shape to (N, H, W)."""
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{name}: unsupported dtype {array.dtype}")
-    if array.ndim == 2:
-        return array[None]
-    if array.ndim == 3:
-        # (H, W, K) channels-last as in the original data, unless it reads as (N, H, W).
-        if array.shape[0] == array.shape[1]:
-            return np.moveaxis(array, -1, 0)
-        if array.shape[1] == array.shape[2]:
-            return array
-    if array.ndim == 4 and array.shape[-1] == 1:
-        return array[..., 0]
-    raise DataError(f"{name}: unsupported shape {array.shape}; expected (64,64), (64,64,K), (N,64,64) or (N,64,64,1)")
-
-
-def _read_h5(data: bytes | Path, name: str, options: LoadOptions) -> np.ndarray:
-    try:
-        source = io.BytesIO(data) if isinstance(data, bytes) else data
-        with h5py.File(source, "r") as handle:
-            return _h5_arrays(handle, name, options.key, options.max_bytes)
-    except DataError:
-        raise
-    except (OSError, KeyError, ValueError, RuntimeError) as error:
-        raise DataError(f"{name}: corrupt or unreadable H5 file ({error})") from None
-
-
-def _read_image(data: bytes | Path, name: str) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-            frames = []
-            for index in range(getattr(image, "n_frames", 1)):
-                image.seek(index)
-                frame = image
-                if frame.mode in ("RGB", "RGBA", "P", "LA", "CMYK", "YCbCr"):
-                    frame = frame.convert("L")
-                frames.append(np.asarray(frame))
-            return np.stack(frames)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise DataError(f"{name}: corrupt or unreadable image ({error})") from None
-
-
-def _is_h5(name: str) -> bool:
-    return Path(name).suffix.lower() in H5_SUFFIXES
-
-
-def _is_image(name: str) -> bool:
-    return Path(name).suffix.lower() in IMAGE_SUFFIXES
-
-
-def _from_zip(path: Path, options: LoadOptions):
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise DataError(f"{path}: corrupt or truncated zip ({error})") from None
-    with archive:
-        members = [m for m in archive.infolist() if _safe_member(m.filename, path)]
-        members = [m for m in members if _is_h5(m.filename) or _is_image(m.filename)]
-        total = sum(m.file_size for m in members)
-        if total > options.max_bytes:
-            raise DataError(f"{path}: uncompressed size {total} bytes is above the limit of {options.max_bytes}")
-        for member in sorted(members, key=lambda m: m.filename):
-            label = f"{path}:{member.filename}"
-            try:
-                data = archive.read(member)
-            except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as error:
-                raise DataError(f"{label}: corrupt or truncated zip entry ({error})") from None
-            except Exception as error:  # zlib.error and friends from a damaged stream
-                raise DataError(f"{label}: corrupt zip entry ({error})") from None
-            yield label, _read_h5(data, label, options) if _is_h5(member.filename) else _read_image(data, label)
-
-
-def _from_files(files: list[Path], source: Path, options: LoadOptions):
-    total = sum(f.stat().st_size for f in files)
-    if total > options.max_bytes:
-        raise DataError(f"{source}: size {total} bytes is above the limit of {options.max_bytes}")
-    for file in files:
-        yield str(file), _read_h5(file, str(file), options) if _is_h5(file.name) else _read_image(file, str(file))
-
-
-def _starts_like_zip(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            return handle.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
-
-
-def _sources(path: Path, options: LoadOptions):
-    if not path.exists():
-        raise DataError(f"{path}: no such file or directory")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and (_is_h5(p.name) or _is_image(p.name)))
-        return _from_files(files, path, options)
-    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip" or _starts_like_zip(path):
-        return _from_zip(path, options)
-    if _is_h5(path.name) or h5py.is_hdf5(path):
-        return _from_files([path], path, options)
-    if _is_image(path.name):
-        return _from_files([path], path, options)
-    raise DataError(f"{path}: neither a zip, a folder, an H5 file nor an image (PNG, TIFF)")
-
-
-# Shaping: tiles and checks.
-
-
-def _tiles(stack: np.ndarray, name: str, options: LoadOptions) -> np.ndarray:
-    height, width = stack.shape[1:3]
+def _tiles_per_image(shape: tuple[int, int], name: str, options: LoadOptions) -> int:
+    height, width = shape
     if height < SIZE or width < SIZE:
         raise DataError(f"{name}: images are {height}x{width}, smaller than {SIZE}x{SIZE}")
     if (height, width) == (SIZE, SIZE):
-        return stack
+        return 1
     if not options.tile:
         raise DataError(f"{name}: images are {height}x{width}, not {SIZE}x{SIZE}; pass --tile to cut them into tiles")
     if options.stride < 1:
         raise DataError(f"stride must be at least 1 px, got {options.stride}")
-    ys = range(0, height - SIZE + 1, options.stride)
-    xs = range(0, width - SIZE + 1, options.stride)
-    return np.stack([stack[:, y : y + SIZE, x : x + SIZE] for y in ys for x in xs], axis=1).reshape(-1, SIZE, SIZE)
+    return len(range(0, height - SIZE + 1, options.stride)) * len(range(0, width - SIZE + 1, options.stride))
+
+
+def _tiles(stack: np.ndarray, options: LoadOptions):
+    """64x64 pieces of (n, H, W) images, image by image, tile positions row by row; bounded batches."""
+    if stack.shape[1:] == (SIZE, SIZE):
+        yield stack
+        return
+    height, width = stack.shape[1:]
+    ys, xs = range(0, height - SIZE + 1, options.stride), range(0, width - SIZE + 1, options.stride)
+    corners = [(y, x) for y in ys for x in xs]
+    step = max(1, CHUNK_BYTES // (SIZE * SIZE * stack.dtype.itemsize))
+    for image in stack:
+        for start in range(0, len(corners), step):
+            yield np.stack([image[y : y + SIZE, x : x + SIZE] for y, x in corners[start : start + step]])
 
 
 def _detect(dtype: np.dtype, low: float, high: float, path: Path) -> tuple[float, float, str]:
@@ -222,54 +133,88 @@ def load(path: str | Path, options: LoadOptions | None = None) -> Dataset:
     """Load, check and normalise a dataset; raise DataError on anything wrong."""
     options = options or LoadOptions()
     path = Path(path)
-    stacks, dtypes, files, decoded = [], set(), 0, 0
-    shape = None
-    for name, raw in _sources(path, options):
-        files += 1
-        decoded += raw.nbytes
-        if decoded > options.max_bytes:
-            raise DataError(f"{name}: decoded data is above the limit of {options.max_bytes} bytes")
-        if len(raw) == 0:
-            continue
-        # Before tiling, so a mixed folder is reported as such rather than as "pass --tile".
-        if shape is not None and raw.shape[1:] != shape[1]:
-            raise DataError(f"{name}: image shape {raw.shape[1:]} differs from {shape[0]}'s {shape[1]}")
-        shape = shape or (name, raw.shape[1:])
-        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
-            raise DataError(f"{name}: contains NaN or inf values")
-        stack = _tiles(raw, name, options)
+    tally, stacks, dtypes = _Tally(), [], set()
+    for _, stack in _pieces(path, options, tally):
         stacks.append(stack)
         dtypes.add(stack.dtype)
     if not stacks:
         raise DataError(f"{path}: no images found (looked for .h5/.hdf5, .png and .tif files)")
-    if len(dtypes) > 1:
-        raise DataError(f"{path}: files mix dtypes {sorted(map(str, dtypes))}")
-    dtype = dtypes.pop()
-    low = min(float(s.min()) for s in stacks)
-    high = max(float(s.max()) for s in stacks)
-    zero, full, mapping = _detect(dtype, low, high, path)
+    zero, full, mapping, dtype, low, high = _mapping(path, dtypes, stacks, options)
 
-    # Normalise into one preallocated array, file by file, so peak memory stays near the result.
+    # Normalise into one preallocated array, piece by piece, so peak memory stays near the result.
     count = sum(len(s) for s in stacks)
     images = np.empty((count, SIZE, SIZE, 1), np.float32)
-    scale = 2.0 / (full - zero)
     offset = 0
     while stacks:
         stack = stacks.pop(0)
-        view = images[offset : offset + len(stack), ..., 0]
-        np.multiply(stack, scale, out=view, casting="unsafe")
-        view -= zero * scale + 1.0
-        if options.invert:
-            np.negative(view, out=view)
+        _normalise(stack, zero, full, options, out=images[offset : offset + len(stack), ..., 0])
         offset += len(stack)
-    if options.invert:
-        mapping += ", inverted"
 
     flat = images.reshape(count, -1)
     if np.all(flat.max(axis=1) == flat.min(axis=1)):
         raise DataError(f"{path}: every image is constant (no boundaries to learn)")
     fingerprint = hashlib.sha256(memoryview(images).cast("B")).hexdigest()
-    return Dataset(images, mapping, fingerprint, str(dtype), (low, high), files)
+    return Dataset(images, mapping, fingerprint, str(dtype), (low, high), tally.files)
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What `scan` finds: the figures of `load` without holding the images."""
+
+    count: int
+    mapping: str
+    fingerprint: str  # the same as load(...).fingerprint
+    source_dtype: str
+    source_range: tuple[float, float]
+    files: int
+    preview: np.ndarray  # float32 (<= PREVIEW, 64, 64, 1): the first images as load returns them
+
+
+def scan(path: str | Path, options: LoadOptions | None = None) -> Summary:
+    """Check a dataset as `load` does, reading it twice in bounded pieces (sources.MEMORY_BOUND)."""
+    options = options or LoadOptions()
+    path = Path(path)
+
+    # First pass: dtypes and the value range, which decide the mapping.
+    tally, dtypes, low, high, count = _Tally(), set(), np.inf, -np.inf, 0
+    for _, stack in _pieces(path, options, tally):
+        dtypes.add(stack.dtype)
+        low, high, count = min(low, float(stack.min())), max(high, float(stack.max())), count + len(stack)
+    if not count:
+        raise DataError(f"{path}: no images found (looked for .h5/.hdf5, .png and .tif files)")
+    zero, full, mapping, dtype, low, high = _mapping(path, dtypes, [np.array([low, high])], options)
+
+    # Second pass: normalise piece by piece into the fingerprint.
+    digest, varying, preview = hashlib.sha256(), False, []
+    for _, stack in _pieces(path, options, _Tally()):
+        images = _normalise(stack, zero, full, options, out=np.empty(stack.shape, np.float32))
+        digest.update(memoryview(images).cast("B"))
+        flat = images.reshape(len(images), -1)
+        varying = varying or bool(np.any(flat.max(axis=1) != flat.min(axis=1)))
+        preview.extend(images[: PREVIEW - len(preview), ..., None])
+    if not varying:
+        raise DataError(f"{path}: every image is constant (no boundaries to learn)")
+    return Summary(count, mapping, digest.hexdigest(), str(dtype), (low, high), tally.files, np.stack(preview))
+
+
+def _mapping(path: Path, dtypes: set, stacks: list[np.ndarray], options: LoadOptions):
+    if len(dtypes) > 1:
+        raise DataError(f"{path}: files mix dtypes {sorted(map(str, dtypes))}")
+    dtype = next(iter(dtypes))
+    low = min(float(s.min()) for s in stacks)
+    high = max(float(s.max()) for s in stacks)
+    zero, full, mapping = _detect(dtype, low, high, path)
+    return zero, full, mapping + (", inverted" if options.invert else ""), dtype, low, high
+
+
+def _normalise(stack: np.ndarray, zero: float, full: float, options: LoadOptions, out: np.ndarray) -> np.ndarray:
+    """Stored values to [-1, 1] in `out` (float32), elementwise: the same bytes whatever the pieces."""
+    scale = 2.0 / (full - zero)
+    np.multiply(stack, scale, out=out, casting="unsafe")
+    out -= zero * scale + 1.0
+    if options.invert:
+        np.negative(out, out=out)
+    return out
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from training import checkpoint, cluster
-from training.config import TrainConfig, to_dict
+from training.config import TrainConfig, check_data, to_dict
 from training.data import LoadOptions, load
 from training.errors import UserError
 from training.files import write_atomic
@@ -58,6 +58,8 @@ def run_from_cli(args, options: LoadOptions) -> int:
     if saved and args.data is None:
         options = LoadOptions(**saved["data"]["options"])  # the run's own --invert, --tile, --key ...
     if args.dry_run:
+        if args.images is not None:
+            check_data(cfg, args.images)
         print(
             json.dumps({"config": to_dict(cfg), "data": data_path, "resume_step": resume and resume["step"]}, indent=2)
         )
@@ -91,10 +93,8 @@ def load_run_data(cfg: TrainConfig, data_path: str, options: LoadOptions, starte
     """Load and check the data (before any TensorFlow start-up cost, so bad data fails fast)."""
     data = load(data_path, options)
     check_same_data(data_path, data.fingerprint, started_on)
-    per_step = cfg.batch_size * cfg.n_critic
-    steps_per_epoch = len(data.images) // per_step
-    if steps_per_epoch == 0:
-        raise UserError(f"{data_path}: {len(data.images)} images, fewer than batch_size * n_critic = {per_step}")
+    check_data(cfg, len(data.images))
+    steps_per_epoch = len(data.images) // (cfg.batch_size * cfg.n_critic)
     meta = {
         "path": str(data_path),
         "options": dataclasses.asdict(options),

@@ -8,6 +8,7 @@ curl -X DELETE -H "Authorization: Bearer $KEY" localhost:8000/datasets/<id>
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path as FilePath
 from typing import Annotated, Any, BinaryIO
@@ -57,6 +58,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Stalled(Exception):
+    pass
+
+
 def _invalid(message: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("body", "file"), "msg": message, "input": None}])
 
@@ -73,7 +78,11 @@ def _get(store: DatasetStore, dataset_id: str) -> dict:
     status_code=201,
     response_model=Dataset,
     openapi_extra=_UPLOAD_BODY,
-    responses={**AUTH_RESPONSES, 413: {"model": Error, "description": "the file is above max_upload_bytes"}},
+    responses={
+        **AUTH_RESPONSES,
+        408: {"model": Error, "description": "the body stopped arriving for upload_chunk_timeout_s"},
+        413: {"model": Error, "description": "the file is above max_upload_bytes"},
+    },
 )
 async def create_dataset(_admin: AdminDep, request: Request, store: DatasetsDep, settings: SettingsDep) -> Dataset:
     """Upload a zip or H5 dataset (multipart field `file`); 422 with the reason when it is not usable."""
@@ -85,10 +94,13 @@ async def create_dataset(_admin: AdminDep, request: Request, store: DatasetsDep,
         raise _invalid("expected multipart/form-data with the dataset in a field named 'file'")
     upload_dir = await run_in_threadpool(store.new_upload)
     try:
-        name = await _receive(request, upload_dir / "upload", limit)
+        name = await _receive(request, upload_dir / "upload", limit, settings.upload_chunk_timeout_s)
         info = await run_in_threadpool(store.commit, upload_dir, name)
     except _TooLarge:
         raise HTTPException(413, f"upload is above the limit of {limit} bytes") from None
+    except _Stalled:
+        detail = f"upload stalled: no data for {settings.upload_chunk_timeout_s:g} s"
+        raise HTTPException(408, detail, headers={"Connection": "close"}) from None
     except DatasetRejected as error:
         raise _invalid(str(error)) from None
     finally:
@@ -96,12 +108,21 @@ async def create_dataset(_admin: AdminDep, request: Request, store: DatasetsDep,
     return Dataset(**info)
 
 
-async def _receive(request: Request, target: FilePath, limit: int) -> str | None:
-    """Parse the form with a bounded body (nothing above the limit is buffered) and write the file part."""
+async def _receive(request: Request, target: FilePath, limit: int, chunk_timeout: float) -> str | None:
+    """Parse the form with a bounded body (nothing above the limit is buffered) and write the file part.
+
+    A body that stops arriving for `chunk_timeout` seconds raises _Stalled: it must not hold a worker.
+    """
 
     async def bounded() -> AsyncGenerator[bytes, None]:
-        received = 0
-        async for chunk in request.stream():
+        received, chunks = 0, request.stream()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(chunks), chunk_timeout)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _Stalled from None
             received += len(chunk)
             if received > limit + FORM_OVERHEAD:
                 raise _TooLarge

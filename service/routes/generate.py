@@ -21,6 +21,7 @@ from service.batcher import ImageStream, QueueFull
 from service.conditions import ConditionError, with_grains
 from service.deps import BatcherDep, GeneratorDep, SettingsDep
 from service.formats import GEOMETRY_FORMATS, MEDIA_TYPES, Batch, Format
+from service.limits import Digits
 from service.schemas import Error, GeometryResponse
 
 router = APIRouter(tags=["generate"])
@@ -71,9 +72,11 @@ async def create_images(
     generator: GeneratorDep,
     batcher: BatcherDep,
     settings: SettingsDep,
-    n: Annotated[int, Query(ge=1, description="number of images (at most max_n)")] = 1,
-    seed: Annotated[int | None, Query(ge=0, le=MAX_INT64, description="default: random, returned in X-Seed")] = None,
-    start: Annotated[int, Query(ge=0, le=MAX_INT64, description="index of the first image (paging)")] = 0,
+    n: Annotated[int, Digits, Query(ge=1, description="number of images (at most max_n)")] = 1,
+    seed: Annotated[
+        int | None, Digits, Query(ge=0, le=MAX_INT64, description="default: random, returned in X-Seed")
+    ] = None,
+    start: Annotated[int, Digits, Query(ge=0, le=MAX_INT64, description="index of the first image (paging)")] = 0,
     format: Annotated[Format | None, Query(description="default: png for n=1, zip otherwise")] = None,
     labels: Annotated[
         bool,
@@ -84,14 +87,18 @@ async def create_images(
     ] = False,
     size: Annotated[
         int | None,
+        Digits,
         Query(ge=64, le=2048, description="tessellation models: the same microstructures drawn at size x size px"),
     ] = None,
     width: Annotated[
-        int | None, Query(ge=1, le=512, description="tessellation models: boundary width in px (default: the model's)")
+        int | None,
+        Digits,
+        Query(ge=1, le=512, description="tessellation models: boundary width in px (default: the model's)"),
     ] = None,
     grid: Annotated[bool, Query(description="svg only: all n images in one SVG mosaic")] = False,
     grains: Annotated[
         int | None,
+        Digits,
         Query(
             ge=1,
             le=MAX_GRAINS,

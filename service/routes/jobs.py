@@ -22,9 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from service import schemas
 from service.datasets import DatasetNotFound
-from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, JobsDep, SettingsDep
+from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, IsAdminDep, JobsDep, SettingsDep
 from service.jobs import FINISHED, ConfigRejected, JobConflict, JobManager, JobNotFound
 from service.jobstore import Job
+from service.redact import public_text
 from service.runs import latest_frame, read_curves, read_progress, tail_lines
 from service.schemas import Error
 
@@ -51,8 +52,10 @@ def _get(jobs: JobManager, job_id: str) -> Job:
         raise HTTPException(404, str(error)) from None
 
 
-def _view(jobs: JobManager, job: Job, log_tail: bool = True) -> schemas.Job:
+def _view(jobs: JobManager, job: Job, log_tail: bool = True, admin: bool = True) -> schemas.Job:
+    """The job as JSON; without `admin`, errors and details are public one-liners and there is no log tail."""
     base = f"/train/{job.id}"
+    shown = (lambda text: text) if admin else (lambda text: public_text(text, jobs.data_dir, jobs.models_dir))
     return schemas.Job.model_validate(
         {
             "id": job.id,
@@ -61,7 +64,7 @@ def _view(jobs: JobManager, job: Job, log_tail: bool = True) -> schemas.Job:
             "created": job.created,
             "started": job.started,
             "finished": job.finished,
-            "history": job.history,
+            "history": [{**change, "detail": shown(change["detail"])} for change in job.history],
             "dataset": job.spec["dataset"],
             "preset": job.spec["preset"],
             "config": job.spec["config"],
@@ -72,8 +75,8 @@ def _view(jobs: JobManager, job: Job, log_tail: bool = True) -> schemas.Job:
             "progress": read_progress(jobs.run_dir(job)),
             "exported": job.exported if job.state == "succeeded" else None,
             "exit_status": job.exit_status,
-            "error": job.error,
-            "log_tail": tail_lines(jobs.log_path(job)) if log_tail else None,
+            "error": shown(job.error),
+            "log_tail": tail_lines(jobs.log_path(job)) if log_tail and admin else None,
             "links": {
                 "self": base,
                 "events": f"{base}/events",
@@ -115,15 +118,16 @@ def create_job(
         raise HTTPException(409, f"{settings.models_dir} is read-only on this replica: train on the primary")
     if isinstance(body.dataset, str):
         try:
-            data_path = datasets.path(body.dataset)
+            data_path, images = datasets.path(body.dataset), datasets.get(body.dataset)["count"]
         except DatasetNotFound as error:
             raise _invalid("dataset", str(error)) from None
         dataset: str | dict = body.dataset
     else:
         data_path, dataset = None, json.loads(body.dataset.model_dump_json())
+        images = body.dataset.synthetic.count
     spec = {"dataset": dataset, "preset": body.preset, "config": body.config, "model": body.model}
     try:
-        job = jobs.submit({**spec, "activate": body.activate}, data_path)
+        job = jobs.submit({**spec, "activate": body.activate}, data_path, images)
     except ConfigRejected as error:
         raise _invalid("config", str(error)) from None
     except JobConflict as error:
@@ -133,15 +137,15 @@ def create_job(
 
 
 @router.get("", response_model=list[schemas.Job])
-def list_jobs(jobs: JobsDep) -> list[schemas.Job]:
+def list_jobs(jobs: JobsDep, admin: IsAdminDep) -> list[schemas.Job]:
     """All jobs, newest first (without log tails)."""
-    return [_view(jobs, job, log_tail=False) for job in jobs.newest_first()]
+    return [_view(jobs, job, log_tail=False, admin=admin) for job in jobs.newest_first()]
 
 
 @router.get("/{job_id}", response_model=schemas.Job, responses=_NOT_FOUND)
-def read_job(job_id: JobId, jobs: JobsDep) -> schemas.Job:
-    """A job: state and its history, progress, the exported version, or the error and the log's tail."""
-    return _view(jobs, _get(jobs, job_id))
+def read_job(job_id: JobId, jobs: JobsDep, admin: IsAdminDep) -> schemas.Job:
+    """A job: state and its history, progress, the exported version, or the error (and, with the key, the log)."""
+    return _view(jobs, _get(jobs, job_id), admin=admin)
 
 
 @router.get(
@@ -156,11 +160,11 @@ def read_job(job_id: JobId, jobs: JobsDep) -> schemas.Job:
         **_NOT_FOUND,
     },
 )
-async def stream_job_events(job_id: JobId, jobs: JobsDep) -> StreamingResponse:
+async def stream_job_events(job_id: JobId, jobs: JobsDep, admin: IsAdminDep) -> StreamingResponse:
     """Server-Sent Events of the job's progress until it ends."""
     await run_in_threadpool(_get, jobs, job_id)
     return StreamingResponse(
-        _events(jobs, job_id),
+        _events(jobs, job_id, admin),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -170,7 +174,7 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def _events(jobs: JobManager, job_id: str) -> AsyncIterator[str]:
+async def _events(jobs: JobManager, job_id: str, admin: bool) -> AsyncIterator[str]:
     last, quiet = None, 0.0
     while True:
         try:
@@ -179,7 +183,7 @@ async def _events(jobs: JobManager, job_id: str) -> AsyncIterator[str]:
             yield _sse("end", {"id": job_id, "state": "deleted"})
             return
         if job.state in FINISHED:
-            view = await run_in_threadpool(_view, jobs, job)
+            view = await run_in_threadpool(_view, jobs, job, True, admin)
             yield _sse("end", view.model_dump())
             return
         progress = await run_in_threadpool(read_progress, jobs.run_dir(job))

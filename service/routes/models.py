@@ -24,13 +24,14 @@ from service.conditions import conditions_of
 from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
 from service.engine import Generator, ModelNotFound, Registry
 from service.geometry import has_tessellation
+from service.limits import Digits
 from service.schemas import DefaultModel, Error, FailedVersion, ModelList, ModelVersions, ReloadReport
 from service.settings import Settings
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 NameParam = Annotated[str, Path(description="model name")]
-VersionParam = Annotated[int, Path(ge=0, description="model version")]
+VersionParam = Annotated[int, Digits, Path(ge=0, description="model version")]
 
 
 def _loaded(registry: Registry, name: str, version: int) -> Generator:

@@ -47,9 +47,7 @@ def mount_assets(app: FastAPI) -> None:
 
 
 def _page(name: str, policy: str = PAGE_POLICY) -> FileResponse:
-    return FileResponse(
-        WEB_DIR / name, media_type="text/html", headers={"Content-Security-Policy": policy, **_HEADERS}
-    )
+    return FileResponse(WEB_DIR / name, media_type="text/html", headers={"Content-Security-Policy": policy, **_HEADERS})
 
 
 @router.get("/")

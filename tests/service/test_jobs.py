@@ -68,7 +68,8 @@ def test_job_lifecycle_queued_running_succeeded_then_served(client):
     assert [change["state"] for change in done["history"]] == ["queued", "running", "succeeded"]
     assert done["exported"] == {"model": "custom", "version": 1, "activated": True}
     assert done["progress"]["step"] == 30 and done["exit_status"] == 0 and done["error"] is None
-    assert done["started"] and done["finished"] and done["log_tail"]
+    assert done["started"] and done["finished"] and done["log_tail"] is None  # the tail needs the key
+    assert client.get(f"/train/{job['id']}", headers=ADMIN).json()["log_tail"]
     assert client.get(job["links"]["animation"]).headers["content-type"] == "image/gif"
     assert client.get(job["links"]["losses"]).headers["content-type"] == "image/png"
     models = client.get("/models").json()
@@ -109,19 +110,35 @@ def test_queue_is_fifo_and_cancel_stops_queued_and_running_jobs(client):
 
 
 def test_trainer_failure_is_recorded_with_exit_status_error_and_log_tail(client):
-    # 8 images cannot fill one batch of 16: the trainer refuses the data (exit 2) before starting TensorFlow.
-    request = {**TINY, "dataset": {"synthetic": {"count": 8, "seed": 1}}}
+    # Only the data tells that its images hold more grains than 4 sites can draw: the trainer refuses
+    # it (exit 2) once it has counted them, after the submission's dry run passed.
+    request = {**TINY, "dataset": {"synthetic": {"count": 64, "seed": 1}}}
+    request["config"] = {**TINY["config"], "condition": "grains", "g_sites": 4}
     job = client.post("/train", json=request, headers=ADMIN).json()
     failed = wait_job(client, job["id"], lambda job: job["state"] == "failed")
-    assert failed["exit_status"] == 2 and "fewer than batch_size" in failed["error"]
-    assert failed["log_tail"] and failed["progress"] is None and failed["exported"] is None
+    assert failed["exit_status"] == 2 and "g_sites" in failed["error"]
+    assert failed["progress"] is None and failed["exported"] is None
     assert client.get(failed["links"]["preview"]).status_code == 404
+
+    # The log's tail only with the admin key; without it, the error is one line with no server path.
+    assert failed["log_tail"] is None
+    assert client.get(f"/train/{job['id']}", headers=ADMIN).json()["log_tail"]
+    data_dir = str(client.app.state.settings.data_dir.resolve())
+    public = [failed["error"], *(change["detail"] or "" for change in failed["history"])]
+    assert all(data_dir not in text and "\n" not in text for text in public), public
+    assert data_dir in client.get(f"/train/{job['id']}", headers=ADMIN).text
 
     # A failed job may be resumed (here it fails again, for the same reason) and then deleted.
     assert client.post(f"/train/{job['id']}/resume", headers=ADMIN).json()["state"] == "queued"
     again = wait_job(client, job["id"], lambda job: job["state"] == "failed" and len(job["history"]) > 3)
     assert [change["state"] for change in again["history"]] == ["queued", "running", "failed"] * 2
     assert client.delete(f"/train/{job['id']}", headers=ADMIN).status_code == 204
+
+
+def test_batch_larger_than_the_dataset_is_refused_at_submission(client):
+    request = {**TINY, "dataset": {"synthetic": {"count": 8, "seed": 1}}}
+    response = client.post("/train", json=request, headers=ADMIN)
+    assert response.status_code == 422 and "'batch_size'" in response.text and "8 images" in response.text
 
 
 @pytest.mark.parametrize(
@@ -161,11 +178,12 @@ def test_unknown_job_is_404(client):
 
 
 @contextmanager
-def live_service(data_dir: Path, store: Path, log: Path) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
+def live_service(
+    data_dir: Path, store: Path, log: Path, **settings: str
+) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
     """`python -m service` on a free loopback port, healthy; SIGTERMed at the end if still running."""
-    process, url = start_service(
-        log, models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, default_model="custom", reload_interval="0"
-    )
+    settings = {"default_model": "custom", "reload_interval": "0", **settings}
+    process, url = start_service(log, models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, **settings)
     client = httpx.Client(base_url=url, headers=ADMIN, timeout=30)
     try:
         deadline = time.monotonic() + 90

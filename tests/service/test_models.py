@@ -16,7 +16,15 @@ def test_models_lists_versions_and_default(client):
     body = client.get("/models").json()
     assert body["default"] == "tiny"
     assert body["models"] == [
-        {"name": "tiny", "versions": [1], "latest": 1, "precision": "float32", "head": "laguerre", "tessellation": True}
+        {
+            "name": "tiny",
+            "versions": [1],
+            "latest": 1,
+            "precision": "float32",
+            "head": "laguerre",
+            "tessellation": True,
+            "conditions": {},
+        }
     ]
     assert body["failed"] == []
 
