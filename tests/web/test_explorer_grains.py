@@ -15,9 +15,8 @@ def test_grains_field_draws_the_api_images_for_that_count_and_names_its_range(br
     low, high = condition["min"], condition["max"]
     context, page, watch = open_page(browser)
     page.goto(f"{live_url}/?model=grains")
-    page.wait_for_selector("#card-body table")
     field = page.get_by_label("Grains per image", exact=True)
-    assert field.is_visible()
+    field.wait_for(state="visible")  # shown once the card says the model takes the condition
     page.get_by_label("Seed", exact=True).fill("7")
     page.get_by_label("Images", exact=True).fill("8")
     field.fill(str(high))
