@@ -68,28 +68,18 @@ def real_images() -> np.ndarray:
 TINY_STEPS = 120
 
 
+def train_tiny(run_dir: Path, data: Path, *settings: str) -> Path:
+    """Train the `tiny` preset through the CLI with these `--set KEY=VALUE` settings; the run directory."""
+    sets = [arg for setting in settings for arg in ("--set", setting)]
+    run_cli("training", "train", "--data", data, "--run-dir", run_dir, "--preset", "tiny", *sets, check=True)
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, synthetic_zip) -> Path:
     """A finished `tiny` run of TINY_STEPS steps with an in-training evaluation, trained via the CLI."""
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    run_cli(
-        "training",
-        "train",
-        "--data",
-        synthetic_zip,
-        "--run-dir",
-        run_dir,
-        "--preset",
-        "tiny",
-        "--set",
-        f"total_steps={TINY_STEPS}",
-        "--set",
-        "eval_interval=60",
-        "--set",
-        "seed=5",
-        check=True,
-    )
-    return run_dir
+    return train_tiny(run_dir, synthetic_zip, f"total_steps={TINY_STEPS}", "eval_interval=60", "seed=5")
 
 
 @pytest.fixture(scope="session")
@@ -104,24 +94,7 @@ def tiny_store(tmp_path_factory, tiny_run) -> Path:
 def tiny_grains_run(tmp_path_factory, synthetic_zip) -> Path:
     """A finished `tiny` run conditioned on grains per image (condition=grains), trained via the CLI."""
     run_dir = tmp_path_factory.mktemp("runs") / "tiny-grains"
-    run_cli(
-        "training",
-        "train",
-        "--data",
-        synthetic_zip,
-        "--run-dir",
-        run_dir,
-        "--preset",
-        "tiny",
-        "--set",
-        "condition=grains",
-        "--set",
-        "total_steps=60",
-        "--set",
-        "seed=6",
-        check=True,
-    )
-    return run_dir
+    return train_tiny(run_dir, synthetic_zip, "condition=grains", "total_steps=60", "seed=6")
 
 
 @pytest.fixture(scope="session")

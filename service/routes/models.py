@@ -83,36 +83,28 @@ async def read_model(name: NameParam, version: VersionParam, registry: RegistryD
     return _loaded(registry, name, version).card
 
 
-@router.get(
-    "/{name}/{version}/samples.png",
-    response_class=FileResponse,
-    responses={
-        200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-        404: {"model": Error},
-    },
-)
+def _file_responses(media: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media: {"schema": {"type": "string", "format": "binary"}}}}, 404: {"model": Error}}
+
+
+def _version_file(registry: Registry, name: str, version: int, file_name: str, media: str) -> FileResponse:
+    """A picture exported with a loaded version; 404 when the version has none."""
+    path = _loaded(registry, name, version).path / file_name
+    if not path.is_file():
+        raise HTTPException(404, f"model {name!r} version {version} has no {file_name}")
+    return FileResponse(path, media_type=media)
+
+
+@router.get("/{name}/{version}/samples.png", response_class=FileResponse, responses=_file_responses("image/png"))
 async def read_samples(name: NameParam, version: VersionParam, registry: RegistryDep) -> FileResponse:
     """The 4x4 sample grid exported with a loaded version."""
-    path = _loaded(registry, name, version).path / "samples.png"
-    if not path.is_file():
-        raise HTTPException(404, f"model {name!r} version {version} has no samples.png")
-    return FileResponse(path, media_type="image/png")
+    return _version_file(registry, name, version, "samples.png", "image/png")
 
 
-@router.get(
-    "/{name}/{version}/training.gif",
-    response_class=FileResponse,
-    responses={
-        200: {"content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}},
-        404: {"model": Error},
-    },
-)
+@router.get("/{name}/{version}/training.gif", response_class=FileResponse, responses=_file_responses("image/gif"))
 async def read_training_animation(name: NameParam, version: VersionParam, registry: RegistryDep) -> FileResponse:
     """The training animation (preview frames of its run) exported with a loaded version, when it has one."""
-    path = _loaded(registry, name, version).path / "training.gif"
-    if not path.is_file():
-        raise HTTPException(404, f"model {name!r} version {version} has no training.gif")
-    return FileResponse(path, media_type="image/gif")
+    return _version_file(registry, name, version, "training.gif", "image/gif")
 
 
 _WRITES = {
