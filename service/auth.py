@@ -1,8 +1,10 @@
 """The admin API key: where it comes from, and the constant-time check of a request's Bearer token.
 
+    >>> import tempfile
     >>> from pathlib import Path
     >>> from service.auth import key_matches, load_or_create_key
-    >>> key = load_or_create_key(None, Path("data"))     # MICROGAN_API_KEY, else data/api_key (made once)
+    >>> data_dir = Path(tempfile.mkdtemp())
+    >>> key = load_or_create_key(None, data_dir)          # MICROGAN_API_KEY, else <data_dir>/api_key (made once)
     >>> key_matches(key, key), key_matches(key, "guess")
     (True, False)
 

@@ -1,12 +1,12 @@
 """Uploaded datasets: stored as `<data_dir>/datasets/<id>/data.{zip,h5}` under an id the server chooses.
 
-    >>> from pathlib import Path
-    >>> from service.datasets import DatasetStore
-    >>> store = DatasetStore(Path("data"))
-    >>> upload = store.new_upload()                        # a private directory for one upload
-    >>> _ = (upload / "upload").write_bytes(Path("micrographs.zip").read_bytes())
-    >>> info = store.commit(upload, "micrographs.zip")     # DatasetRejected (nothing kept) on bad input
-    >>> info["count"], info["shape"], store.path(info["id"])
+    from pathlib import Path
+    from service.datasets import DatasetStore
+    store = DatasetStore(Path("data"))
+    upload = store.new_upload()                        # a private directory for one upload
+    _ = (upload / "upload").write_bytes(Path("micrographs.zip").read_bytes())
+    info = store.commit(upload, "micrographs.zip")     # DatasetRejected (nothing kept) on bad input
+    info["count"], info["shape"], store.path(info["id"])
 
 Uploads are validated by the training side's own rules, run as `python -m training inspect` (the
 service never imports the training code) with the operator's limits on uncompressed bytes and image

@@ -1,7 +1,7 @@
 """A client that goes away in the middle of its request is not a server error.
 
-    >>> from starlette.requests import ClientDisconnect
-    >>> app.add_exception_handler(ClientDisconnect, client_disconnected)   # in service.main
+    from starlette.requests import ClientDisconnect
+    app.add_exception_handler(ClientDisconnect, client_disconnected)   # in service.main
 
 Starlette raises ClientDisconnect when the body of a request stops because the connection closed (an
 upload cancelled halfway, a client killed). Without a handler it would be logged as an unhandled error

@@ -1,13 +1,13 @@
 """Training jobs: one SQLite record each, a FIFO queue, and a supervisor thread running the training CLI.
 
-    >>> from pathlib import Path
-    >>> from service.jobs import JobManager
-    >>> jobs = JobManager(Path("data"), Path("models_store"), max_concurrent=1)
-    >>> jobs.start()                    # re-attaches to trainers still running, interrupts the others
-    >>> job = jobs.submit({"dataset": {"synthetic": {"count": 256, "seed": 3}}, "preset": "tiny",
-    ...                    "config": {"total_steps": 30}, "model": "custom", "activate": False}, data_path=None)
-    >>> jobs.get(job.id).state          # queued, then running, then succeeded
-    >>> jobs.stop()                     # SIGTERM to running trainers (they checkpoint), jobs interrupted
+    from pathlib import Path
+    from service.jobs import JobManager
+    jobs = JobManager(Path("data"), Path("models_store"), max_concurrent=1)
+    jobs.start()                    # re-attaches to trainers still running, interrupts the others
+    job = jobs.submit({"dataset": {"synthetic": {"count": 256, "seed": 3}}, "preset": "tiny",
+                           "config": {"total_steps": 30}, "model": "custom", "activate": False}, data_path=None)
+    jobs.get(job.id).state          # queued, then running, then succeeded
+    jobs.stop()                     # SIGTERM to running trainers (they checkpoint), jobs interrupted
 
 A job lives in `<data_dir>/jobs/<id>/` and runs these child processes in turn, each in its own session
 (so its process group can be signalled, and it outlives a killed service), output in `<phase>.out`:

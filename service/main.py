@@ -1,8 +1,10 @@
 """The app factory: settings, lifespan (API key, models, batcher, rescans, jobs), middleware, routers and pages.
 
+    >>> import tempfile
     >>> from service.main import create_app
     >>> from service.settings import Settings
-    >>> app = create_app(Settings(models_dir="models_store", reload_interval=0))   # nothing loaded yet
+    >>> settings = Settings(models_dir="models_store", data_dir=tempfile.mkdtemp(), reload_interval=0)
+    >>> app = create_app(settings)                      # nothing loaded yet
     >>> from fastapi.testclient import TestClient
     >>> with TestClient(app) as client:                 # the lifespan starts loading in the background
     ...     status = client.get("/healthz").status_code

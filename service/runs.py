@@ -1,12 +1,12 @@
 """What the service reads from a training run directory, and how it recognises the run's processes.
 
-    >>> from pathlib import Path
-    >>> from service.runs import latest_frame, read_progress, read_status
-    >>> run = Path("data/jobs/0123456789ab/run")
-    >>> read_progress(run)          # the last progress line, the latest fidelity figures; None before any
-    >>> read_status(run)            # status.json: state, exit_status, pid, started, finished, error, step
-    >>> latest_frame(run)           # frames/step_<step>.png with the highest step, or None
-    >>> read_curves(run)            # every loss line as columns: step, d_loss, g_loss, wasserstein, gp
+    from pathlib import Path
+    from service.runs import latest_frame, read_progress, read_status
+    run = Path("data/jobs/0123456789ab/run")
+    read_progress(run)          # the last progress line, the latest fidelity figures; None before any
+    read_status(run)            # status.json: state, exit_status, pid, started, finished, error, step
+    latest_frame(run)           # frames/step_<step>.png with the highest step, or None
+    read_curves(run)            # every loss line as columns: step, d_loss, g_loss, wasserstein, gp
 
 The run directory is the contract with the training side (see training/train.py); the service never
 imports the training code, it reads these files. A process is identified by its pid *and* its start

@@ -2,10 +2,13 @@
 
     >>> import tensorflow as tf
     >>> from training.render import render_partition
-    >>> logits = tf.random.normal([2, 64, 64, 16])          # K label logits at every pixel
+    >>> x = tf.range(64, dtype=tf.float32)[None, None, :, None]
+    >>> logits = tf.concat([31.5 - x, x - 31.5], axis=-1) * tf.ones([2, 64, 1, 1])  # label 0 left, 1 right
     >>> images = render_partition(logits, width=2)          # [2, 64, 64, 1], exactly -1 or +1
     >>> sorted(set(images.numpy().ravel().tolist()))
     [-1.0, 1.0]
+    >>> int(tf.reduce_sum(tf.cast(images[0] > 0, tf.int32)))  # a 2 px boundary down the middle
+    128
 
 Forward: every pixel takes its most likely label (argmax, so the partition is hard and the images are
 exactly binary like the data) and is boundary (+1) when a neighbour of `microstructure
