@@ -23,11 +23,12 @@ export class ApiError extends Error {
   }
 }
 
-// fetch() for the API: the admin key on every request that changes something; an ApiError saying why on failure.
+// fetch() for the API: the admin key, when this tab has one, on every request (changes need it; reads show
+// more with it, such as a job's log); an ApiError saying why on failure.
 export async function call(method, path, { json, form } = {}) {
   const headers = {};
   const key = adminKey();
-  if (key && method !== "GET") headers.Authorization = `Bearer ${key}`;
+  if (key) headers.Authorization = `Bearer ${key}`;
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";

@@ -84,7 +84,7 @@ function refreshPreview(step) {
 function showJob(job) {
   if (job.resolved_config) frameInterval = job.resolved_config.frame_interval ?? null;
   showState(job);
-  $("log").textContent = (job.log_tail || []).join("\n");
+  $("log").textContent = job.log_tail ? job.log_tail.join("\n") : "The log is shown with the admin key (Admin key, above).";
   if (job.state === "succeeded" && job.exported) {
     const { model, version } = job.exported;
     const link = el("a", { href: `/?model=${encodeURIComponent(model)}&version=${version}&seed=0&n=16&start=0` },
