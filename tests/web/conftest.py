@@ -10,6 +10,7 @@ when MICROGAN_SCREENSHOTS names a folder: `MICROGAN_SCREENSHOTS=docs ./dev test 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 
 from tests.conftest import start_service, wait_ready
-from tests.service.conftest import API_KEY
+from tests.service.conftest import API_KEY, wait_until
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = (
@@ -60,17 +62,20 @@ def live_url(tmp_path_factory, tiny_store: Path, tiny_grains_store: Path) -> Ite
     store = root / "store"
     shutil.copytree(tiny_store, store)
     shutil.copytree(tiny_grains_store / "grains", store / "grains")
-    process, url = start_service(
-        root / "service.log",
-        models_dir=str(store),
-        data_dir=str(root / "data"),
-        api_key=API_KEY,
-        default_model="tiny",
-        reload_interval="0",
-        max_n="64",
-    )
+    with live_service(root, models_dir=str(store), default_model="tiny", max_n="64") as url:
+        # Ready means the default model is warm; the others load after it.
+        wait_until(lambda: {m["name"] for m in httpx.get(f"{url}/models").json()["models"]} == {"tiny", "grains"})
+        yield url
+
+
+@contextlib.contextmanager
+def live_service(root: Path, **settings: str) -> Iterator[str]:
+    """`python -m service` with these MICROGAN_ settings (a data dir under `root`, the admin key API_KEY, no
+    rescans), ready; its base URL. Stopped on exit."""
+    log = root / "service.log"
+    process, url = start_service(log, data_dir=str(root / "data"), api_key=API_KEY, reload_interval="0", **settings)
     try:
-        wait_ready(url, process, timeout=120, describe=lambda: (root / "service.log").read_text()[-3000:])
+        wait_ready(url, process, timeout=120, describe=lambda: log.read_text()[-3000:])
         yield url
     finally:
         process.terminate()

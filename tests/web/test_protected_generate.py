@@ -3,37 +3,19 @@ so, asks for the key, and generates once it has it."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_service, wait_ready
 from tests.service.conftest import API_KEY
+from tests.web.conftest import live_service
 
 
 @pytest.fixture(scope="module")
 def protected_url(tmp_path_factory, tiny_store: Path):
     root = tmp_path_factory.mktemp("protected")
-    log = root / "service.log"
-    process, url = start_service(
-        log,
-        models_dir=str(tiny_store),
-        data_dir=str(root / "data"),
-        api_key=API_KEY,
-        protect_generate="true",
-        reload_interval="0",
-        models_read_only="true",
-    )
-    try:
-        wait_ready(url, process, timeout=120, describe=lambda: log.read_text()[-3000:])
+    with live_service(root, models_dir=str(tiny_store), protect_generate="true", models_read_only="true") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_a_protected_generate_asks_for_the_key_then_shows_the_images(page, protected_url):
