@@ -7,8 +7,8 @@
     >>> png_bytes(np.zeros((64, 64), np.uint8))[:4]
     b'\\x89PNG'
 
-Model space is float32 in [-1, 1] with boundaries at +1; storage and display space is uint8 with
-boundaries at 255.
+Every image is SIZE x SIZE pixels (the one place that fact lives). Model space is float32 in
+[-1, 1] with boundaries at +1; storage and display space is uint8 with boundaries at 255.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import struct
 import zlib
 
 import numpy as np
+
+SIZE = 64  # px: the side of every image the models read and draw, and the unit of their sites
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

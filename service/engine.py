@@ -26,12 +26,12 @@ from typing import Literal
 
 import numpy as np
 
+from microstructure.images import SIZE
 from service.metrics import Metrics
 from service.redact import public_text
 
 log = logging.getLogger(__name__)
 
-IMAGE_SIZE = 64
 
 Precision = Literal["float32", "float16"]
 
@@ -98,10 +98,9 @@ class Generator:
 
         # Warm up with the one shape the batcher uses, and check the contract while at it.
         images = self(np.zeros(block, np.int64), np.arange(block, dtype=np.int64))
-        if images.shape != (block, IMAGE_SIZE, IMAGE_SIZE) or images.dtype != np.uint8:
+        if images.shape != (block, SIZE, SIZE) or images.dtype != np.uint8:
             raise ValueError(
-                f"sample signature returned {images.dtype} {images.shape}, expected uint8 "
-                f"({block}, {IMAGE_SIZE}, {IMAGE_SIZE})"
+                f"sample signature returned {images.dtype} {images.shape}, expected uint8 ({block}, {SIZE}, {SIZE})"
             )
 
     def __call__(self, seeds: np.ndarray, indices: np.ndarray, grains: int | None = None) -> np.ndarray:

@@ -25,9 +25,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from microstructure.images import grid, png_bytes
+from microstructure.images import SIZE, grid, png_bytes
 
-IMAGE_SHAPE = (64, 64)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -154,7 +153,7 @@ class ZipStream:
         return self._sink.take()
 
 
-def npy_header(n: int, shape: tuple[int, int] = IMAGE_SHAPE) -> bytes:
+def npy_header(n: int, shape: tuple[int, int] = (SIZE, SIZE)) -> bytes:
     """The .npy header of a uint8 (n, *shape) array; the raw C-order bytes follow it."""
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from microstructure.boundaries import draw_boundaries
+from microstructure.images import SIZE
 from microstructure.tessellation import FRAME, Tessellation, rasterise, scale, tessellate
 
-MODEL_SIZE = 64  # px: the size the models draw, and the unit of their sites and weights
 _BLOCK = 64  # images per tessellation pass
 GRID_PAD = 2  # px between the images of a grid, as format=grid's PNG mosaic
 
@@ -36,7 +36,7 @@ def sites_of(generator, seed: int, start: int, n: int) -> tuple[np.ndarray, np.n
 
 def draw(sites: np.ndarray, weights: np.ndarray, size: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (n, size, size), site labels int32 (n, size, size)) with the dataset's boundary rule."""
-    factor = size / MODEL_SIZE
+    factor = size / SIZE
     labels = np.stack([rasterise(*scale(s, w, factor), size) for s, w in zip(sites, weights)])
     return draw_boundaries(labels, width), labels
 
@@ -45,7 +45,7 @@ def describe(sites: np.ndarray, weights: np.ndarray, seed: int, start: int, size
     """One JSON-ready record per image, in pixels of a size x size image (a block at a time)."""
     for first in range(0, len(sites), _BLOCK):
         block = slice(first, first + _BLOCK)
-        block_sites, block_weights = scale(sites[block], weights[block], size / MODEL_SIZE)
+        block_sites, block_weights = scale(sites[block], weights[block], size / SIZE)
         for offset, tessellation in enumerate(tessellate(block_sites, block_weights, size)):
             yield _record(start + first + offset, seed, block_sites[offset], block_weights[offset], tessellation)
 
@@ -98,7 +98,7 @@ def svg(sites: np.ndarray, weights: np.ndarray, size: int, width: int) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
         f'viewBox="0 0 {total_w} {total_h}"><rect width="{total_w}" height="{total_h}" fill="#808080"/>'
     ]
-    for i, tessellation in enumerate(tessellate(*scale(sites, weights, size / MODEL_SIZE), size)):
+    for i, tessellation in enumerate(tessellate(*scale(sites, weights, size / SIZE), size)):
         left, top = pad + (i % columns) * (size + pad), pad + (i // columns) * (size + pad)
         path = "".join(f"M{x0:.3f} {y0:.3f}L{x1:.3f} {y1:.3f}" for x0, y0, x1, y1 in boundary_segments(tessellation))
         parts.append(

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from microstructure.images import SIZE
 from training.errors import DataError
 from training.sources import CHUNK_BYTES, Limits, sources
 
-SIZE = 64
 DEFAULT_MAX_BYTES = 4 * 1024**3
 DEFAULT_MAX_IMAGES = 1_000_000  # 16 GB as float32: well above what one machine trains on
 PREVIEW = 16  # images a Summary keeps

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from microstructure.images import SIZE, grid
 from training import checkpoint
 from training.config import from_dict, to_dict
 from training.errors import UserError
@@ -101,12 +102,10 @@ def grain_picture(loaded, grains: dict, rows: int = 4):
     import numpy as np
     import tensorflow as tf
 
-    from microstructure.images import grid
-
     counts = range(grains["min"], grains["max"] + 1)
     seeds, indices = tf.fill([rows], tf.constant(SAMPLES_SEED, tf.int64)), tf.range(rows, dtype=tf.int64)
     columns = [loaded.sample_grains(seeds, indices, tf.fill([rows], count))["images"].numpy() for count in counts]
-    return grid(np.stack(columns, axis=1).reshape(-1, 64, 64), columns=len(counts))
+    return grid(np.stack(columns, axis=1).reshape(-1, SIZE, SIZE), columns=len(counts))
 
 
 def _next_version(model_dir: Path) -> int:
@@ -139,7 +138,6 @@ def export(
     import keras
     import tensorflow as tf
 
-    from microstructure.images import grid
     from training.monitor import frame_paths, plot_losses, save_png, write_gif
 
     if not name or "/" in name or name.startswith(".") or name.isdigit():
@@ -193,7 +191,7 @@ def export(
             "preset": cfg.preset,
             "config": to_dict(cfg),
             "z_dim": cfg.z_noise_dim,
-            "image_size": 64,
+            "image_size": SIZE,
             "head": cfg.g_head,
             "checkpoint": chosen,
             "weights": weights_used,

@@ -16,12 +16,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from microstructure.images import SIZE
 from training.condition_layers import CountFeatures, GrainPrior, NoRequest, Projection
 from training.conditions import cumulative
 from training.config import TrainConfig
 from training.heads import SITE_BOX, CountGate, LaguerreLogits, LaguerreSites, RenderBoundaries
-
-IMAGE_SIZE = 64
 
 
 def _init(seed: int, offset: int) -> keras.initializers.Initializer:
@@ -54,7 +53,7 @@ def build_generator(cfg: TrainConfig) -> keras.Model:
         raw = layers.Dense(3 * cfg.g_sites, kernel_initializer=_glorot(cfg.seed, 43), dtype="float32", name="raw")(x)
         equal = cfg.g_weights == "equal"
         sites = LaguerreSites(cfg.g_sites, box=box, equal_weights=equal, name="sites")(raw, presence)
-        logits = LaguerreLogits(IMAGE_SIZE, name="logits")(list(sites))
+        logits = LaguerreLogits(SIZE, name="logits")(list(sites))
         images = RenderBoundaries(cfg.render_width, name="images")(logits)
         return keras.Model(inputs, images, name="generator")
     x = _conv_backbone(cfg, code)
@@ -113,7 +112,7 @@ def _conv_backbone(cfg: TrainConfig, z) -> keras.KerasTensor:
 def build_critic(cfg: TrainConfig) -> keras.Model:
     """[Conv stride 2 -> LeakyReLU] x4 -> Flatten -> Dense(1), linear float32 output; it judges `d_pack`
     images at once, stacked as channels (training.wgan.pack)."""
-    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, cfg.d_pack), name="images")
+    images = keras.Input((SIZE, SIZE, cfg.d_pack), name="images")
     x = images
     for i, width in enumerate(cfg.d_filters, start=1):
         x = layers.Conv2D(

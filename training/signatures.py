@@ -30,8 +30,8 @@ def tf_module(generator, z_dim: int, grains: dict | None = None):
     import numpy as np
     import tensorflow as tf
 
+    from microstructure.images import SIZE
     from training.heads import partition_outputs
-    from training.models import IMAGE_SIZE
 
     partition = partition_outputs(generator)
     conditional = isinstance(generator.input, dict)
@@ -89,8 +89,8 @@ def tf_module(generator, z_dim: int, grains: dict | None = None):
     def partition_result(out):
         result = {"labels": tf.argmax(out["logits"], axis=-1, output_type=tf.int32)}
         if "sites" in out:  # unit coordinates -> pixels (x, y), weights -> pixels squared
-            result["sites"] = tf.cast(out["sites"], tf.float32) * IMAGE_SIZE
-            result["weights"] = tf.cast(out["weights"], tf.float32) * IMAGE_SIZE**2
+            result["sites"] = tf.cast(out["sites"], tf.float32) * SIZE
+            result["weights"] = tf.cast(out["weights"], tf.float32) * SIZE**2
         return result
 
     module = Generator()

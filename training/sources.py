@@ -30,7 +30,6 @@ from PIL import Image, UnidentifiedImageError
 from training.errors import DataError
 from training.zipmember import SPOOL_BYTES, open_member
 
-SIZE = 64
 CHUNK_BYTES = 4 * 1024**2  # most stored bytes of images read at once (float32 copies: up to 4x)
 MAX_FRAME_PIXELS = 4096 * 4096  # one image (or TIFF frame) is decoded whole
 MAX_H5_CHUNK_BYTES = 64 * 1024**2  # HDF5 decompresses a whole storage chunk to read any part of it

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from microstructure.images import SIZE
 from service import formats, geometry
 from service.batcher import ImageStream, QueueFull
 from service.conditions import ConditionError, with_grains
@@ -180,7 +181,7 @@ def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None
             f"model {generator.name!r} version {generator.version} has no tessellation ({generator.head} head): "
             "size, width, format=json and format=svg need a laguerre model (GET /models gives each model's head)",
         )
-    size = size or geometry.MODEL_SIZE
+    size = size or SIZE
     width = width or generator.render_width
     if width > size // 4:
         raise _invalid(
@@ -192,7 +193,7 @@ def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None
             f"n x size^2 = {n * size * size} bytes of images is above max_render_bytes={settings.max_render_bytes}: "
             "ask for fewer images per request (start= pages through them) or a smaller size",
         )
-    if fmt not in GEOMETRY_FORMATS and size == geometry.MODEL_SIZE and width == generator.render_width:
+    if fmt not in GEOMETRY_FORMATS and size == SIZE and width == generator.render_width:
         return None  # the model's own images, as drawn by its sample signature
     return size, width
 
