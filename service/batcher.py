@@ -46,16 +46,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from service.errors import QueueFull
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 Model = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (seeds, indices) -> uint8 (B, 64, 64)
 Encode = Callable[[np.ndarray], object]  # uint8 (k, 64, 64) -> what the stream yields instead (e.g. PNGs)
-
-
-class QueueFull(RuntimeError):
-    """Accepting the request would put more than queue_limit images in the queue."""
 
 
 class _Job:

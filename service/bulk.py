@@ -219,7 +219,8 @@ def run(argv: list[str] | None = None) -> int:
     if args.sites and generator.head != "laguerre":
         raise UsageError(f"--sites needs a laguerre model; {model} v{generator.version} has a {generator.head} head")
     if args.grains is not None:
-        from service.conditions import ConditionError, with_grains
+        from service.conditions import with_grains
+        from service.errors import ConditionError
 
         try:
             generator = with_grains(generator, args.grains)  # draws as POST /generate?grains= does

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-class ConditionError(ValueError):
-    """The model cannot be asked for this condition; the message says what it can be asked for."""
+from service.errors import ConditionError
 
 
 def conditions_of(generator) -> dict[str, dict]:

@@ -28,20 +28,14 @@ import sys
 import uuid
 from pathlib import Path
 
+from service.errors import DatasetNotFound, DatasetRejected
+
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
 H5_MAGIC = b"\x89HDF\r\n\x1a\n"
 SUFFIXES = {".zip": "zip", ".h5": "h5", ".hdf5": "h5", ".hdf": "h5"}
 INSPECT_TIMEOUT_S = 900
 _ID = re.compile(r"[0-9a-f]{12}")
 log = logging.getLogger(__name__)
-
-
-class DatasetNotFound(LookupError):
-    """No dataset with that id (404)."""
-
-
-class DatasetRejected(ValueError):
-    """The upload is not a usable dataset (422); the message says why."""
 
 
 def display_name(name: str | None) -> str:

@@ -18,7 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.auth import key_matches
 from service.batcher import Batcher
 from service.datasets import DatasetStore
-from service.engine import Generator, ModelNotFound, NotReady, Registry
+from service.engine import Generator, Registry
+from service.errors import ModelNotFound, NotReady
 from service.jobs import JobManager
 from service.limits import Digits
 from service.schemas import Error

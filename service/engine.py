@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from microstructure.images import SIZE
+from service.errors import ModelNotFound, NotReady
 from service.metrics import Metrics
 from service.redact import public_text
 
@@ -34,14 +35,6 @@ log = logging.getLogger(__name__)
 
 
 Precision = Literal["float32", "float16"]
-
-
-class ModelNotFound(LookupError):
-    """The request names a model or version that is not loaded (404)."""
-
-
-class NotReady(RuntimeError):
-    """No model to serve yet: still loading, or the default model is missing (503)."""
 
 
 def configure_tensorflow(precision: str) -> Precision:

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from service.errors import ConfigRejected, JobConflict, JobNotFound
 from service.jobstore import Job, JobStore, now
 from service.runs import alive, error_line, exported_version, latest_frame, process_start, read_status
 
@@ -51,18 +52,6 @@ RESUMABLE = ("interrupted", "cancelled", "failed")
 SIGNAL_EXITS = (130, 143, -signal.SIGINT, -signal.SIGTERM)  # a trainer stopped by SIGINT/SIGTERM
 DRY_RUN_TIMEOUT_S = 120
 GIF_TIMEOUT_S = 300
-
-
-class JobNotFound(LookupError):
-    """No job with that id (404)."""
-
-
-class JobConflict(RuntimeError):
-    """The job's state does not allow the request, or this process does not run jobs (409)."""
-
-
-class ConfigRejected(ValueError):
-    """The training CLI refused the preset or a config key (422); the message names it."""
 
 
 class JobManager:

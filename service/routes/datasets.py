@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from service.datasets import DatasetNotFound, DatasetRejected, DatasetStore
+from service.datasets import DatasetStore
 from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, JobsDep, SettingsDep
+from service.errors import DatasetNotFound, DatasetRejected
 from service.schemas import Dataset, Error
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

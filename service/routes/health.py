@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import NOT_READY_RETRY_S, RegistryDep
-from service.engine import ModelNotFound, NotReady
+from service.errors import ModelNotFound, NotReady
 from service.schemas import Error, Health, Ready
 
 router = APIRouter(tags=["health"])

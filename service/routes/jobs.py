@@ -21,9 +21,9 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service import schemas
-from service.datasets import DatasetNotFound
 from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, IsAdminDep, JobsDep, SettingsDep
-from service.jobs import FINISHED, ConfigRejected, JobConflict, JobManager, JobNotFound
+from service.errors import ConfigRejected, DatasetNotFound, JobConflict, JobNotFound
+from service.jobs import FINISHED, JobManager
 from service.jobstore import Job
 from service.redact import public_text
 from service.runs import latest_frame, read_curves, read_progress, tail_lines

@@ -68,7 +68,8 @@ def test_operator_limits_reach_the_validation(tmp_path):
 _VALIDATE = """
 import json, resource, shutil, sys
 from pathlib import Path
-from service.datasets import DatasetRejected, DatasetStore
+from service.datasets import DatasetStore
+from service.errors import DatasetRejected
 store = DatasetStore(Path(sys.argv[1]))
 store.start()
 for path in map(Path, sys.argv[2:]):
