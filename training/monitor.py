@@ -20,7 +20,10 @@ from microstructure.images import grid, to_uint8
 from training.errors import UserError
 from training.files import atomic_path
 
-LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "wasserstein", "gp", "g_lr", "d_lr")
+# What a progress line holds (progress.jsonl; losses.csv has the columns; TensorBoard the scalars).
+STEP_LOSSES = ("d_loss", "g_loss", "wasserstein", "gp")  # the means of what each training step returns
+SCALARS = (*STEP_LOSSES, "g_lr", "d_lr", "images_per_s")
+LOSS_COLUMNS = ("step", "epoch", *STEP_LOSSES, "g_lr", "d_lr")
 
 
 def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
@@ -68,7 +71,7 @@ class ProgressLog:
         import tensorflow as tf
 
         with self._writer().as_default(step=record["step"]):
-            for key in ("d_loss", "g_loss", "wasserstein", "gp", "g_lr", "d_lr", "images_per_s"):
+            for key in SCALARS:
                 tf.summary.scalar(key, record[key])
 
     def fidelity(self, step: int, figures: dict) -> None:
@@ -92,7 +95,7 @@ def frame_paths(run_dir: Path) -> list[Path]:
 
 
 def write_gif(run_dir: Path, fps: float = 8.0, scale: int = 2) -> Path:
-    """Assemble frames/step_*.png into training.gif (atomically); usable while a run trains."""
+    """Assemble frames/step_*.png into training.gif (atomically); training rewrites it after every frame."""
     import imageio.v2 as imageio
 
     frames = frame_paths(run_dir)
@@ -103,9 +106,9 @@ def write_gif(run_dir: Path, fps: float = 8.0, scale: int = 2) -> Path:
         image = np.asarray(Image.open(path).convert("L"))
         pictures.append(np.kron(image, np.ones((scale, scale), np.uint8)))
     out = run_dir / "training.gif"
-    durations = [1.0 / fps] * (len(pictures) - 1) + [2.0]  # hold the last frame
-    with atomic_path(out) as tmp:
-        imageio.mimsave(tmp, pictures, format="GIF", duration=[d * 1000 for d in durations], loop=0)
+    durations = [1000 / fps] * (len(pictures) - 1) + [2000]  # ms; hold the last frame
+    with atomic_path(out) as tmp:  # (a one-frame GIF takes its duration as a number, not a list)
+        imageio.mimsave(tmp, pictures, format="GIF", duration=durations if len(durations) > 1 else 2000, loop=0)
     return out
 
 

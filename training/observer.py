@@ -23,7 +23,7 @@ import numpy as np
 
 from training import checkpoint
 from training.config import TrainConfig
-from training.monitor import ProgressLog, save_frame
+from training.monitor import ProgressLog, save_frame, write_gif
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +81,9 @@ class Observer:
             self.frame(0)
 
     def frame(self, step: int) -> None:
+        """frames/step_<step>.png, and training.gif again with it (so the GIF is always up to date)."""
         save_frame(self.schedule.run_dir, f"step_{step:07d}", self.sampler(self.preview, training=False).numpy())
+        write_gif(self.schedule.run_dir)
 
     def after_step(self, step: int, losses: dict) -> None:
         cfg, total = self.schedule.cfg, self.schedule.total_steps

@@ -5,7 +5,8 @@
     python -m training train --run-dir runs/cpu --set epochs=60    # resume and train longer
 
 Run directory: config.json, checkpoints/, frames/step_<step>.png and frames/reals.png,
-progress.jsonl, losses.csv, train.log, tb/, status.json and, at the end, training.gif and losses.png.
+progress.jsonl, losses.csv, train.log, tb/, status.json, training.gif (rewritten with every frame) and, at the end,
+losses.png.
 SIGINT/SIGTERM checkpoint and exit 130/143; after SIGKILL the same command resumes from the newest
 intact checkpoint. The parts: training.resume (config and data on resume), training.tf_setup,
 training.steps (batches, distribution, the step), training.wgan (networks and optimizers),
@@ -29,7 +30,7 @@ from training.config import TrainConfig, check_data, to_dict
 from training.data import LoadOptions, load
 from training.errors import UserError
 from training.files import write_atomic
-from training.monitor import ProgressLog, plot_losses, save_frame, write_gif
+from training.monitor import ProgressLog, plot_losses, save_frame
 from training.observer import Observer, Schedule
 from training.resume import check_same_data, resolve_run_config, saved_meta
 from training.run_record import EXIT_ON_SIGNAL, Signals, Tee, now, write_status
@@ -177,7 +178,6 @@ def _train(run_dir: Path, cfg: TrainConfig, data: RunData, resume: dict | None, 
         print(f"stopped by signal {signals.received} at step {step}; checkpoint {path.name}")
         write_status(run_dir, state="interrupted", exit_status=code, step=step, finished=now())
         return code
-    write_gif(run_dir)
     plot_losses(run_dir)
     write_status(run_dir, state="succeeded", exit_status=0, step=step, finished=now())
     print(f"done: {step} steps; artifacts in {run_dir}")

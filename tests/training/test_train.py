@@ -210,6 +210,12 @@ def test_train_sigterm_checkpoints_and_exits_143(tmp_path, synthetic_zip):
     assert status["state"] == "interrupted" and status["exit_status"] == 143
     last = checkpoint.latest(run_dir)
     assert last["step"] == status["step"] > 0
+    # training.gif is written after every frame, so an unfinished run has one made from its frames so far
+    frames = sorted((run_dir / "frames").glob("step_*.png"))
+    gif = run_dir / "training.gif"
+    assert frames and gif.stat().st_mtime_ns >= max(frame.stat().st_mtime_ns for frame in frames)
+    with Image.open(gif) as animation:
+        assert 1 <= animation.n_frames <= len(frames)  # identical neighbours may merge
 
 
 def test_train_resume_keeps_the_runs_load_options_and_refuses_other_data(tmp_path, synthetic_zip):
