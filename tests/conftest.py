@@ -49,7 +49,7 @@ def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen:
 @pytest.fixture(scope="session")
 def synthetic_zip(tmp_path_factory) -> Path:
     """512 synthetic Voronoi images in the original's zip-of-H5 format."""
-    from training.dataset import write_zip
+    from training.synthetic import write_zip
     from training.voronoi import VoronoiSpec
 
     path = tmp_path_factory.mktemp("data") / "voronoi.zip"

@@ -36,7 +36,7 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_options(args):
-    from training.data import LoadOptions
+    from training.loading import LoadOptions
 
     if args.stride < 1:
         raise UserError(f"--stride must be at least 1 px, got {args.stride}")
@@ -139,7 +139,7 @@ def _progress(total: int, desc: str):
 def cmd_dataset(args) -> int:
     from pathlib import Path
 
-    from training.dataset import write_h5, write_zip
+    from training.synthetic import write_h5, write_zip
     from training.voronoi import VoronoiSpec
 
     spec = VoronoiSpec(args.size, args.grains[0], args.grains[1], args.width, args.periodic)
@@ -168,7 +168,7 @@ def cmd_inspect(args) -> int:
     from PIL import Image
 
     from microstructure.images import grid, to_uint8
-    from training.data import SIZE, scan
+    from training.loading import SIZE, scan
 
     data = scan(args.path, _load_options(args))  # bounded memory, whatever the file holds
     preview = Path(args.preview or f"{Path(args.path).name}.preview.png")

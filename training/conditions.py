@@ -22,7 +22,7 @@ from microstructure.stats import grain_counts as measure_counts
 from training.files import atomic_path
 
 if TYPE_CHECKING:
-    from training.data import Dataset
+    from training.loading import Dataset
 
 CONDITIONS = ("none", "grains")
 _CHUNK = 4096

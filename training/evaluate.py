@@ -99,7 +99,7 @@ def sample_model(model, n: int, seed: int = SAMPLE_SEED, grains: int | None = No
 def evaluate_model(model_dir: Path, data: str, n: int = 2000, train_data: str | None = None) -> dict:
     """The eight checks on n samples of `sample`; for a model conditioned on grains also how well its
     images obey the requested count (`grain_accuracy`, n images spread over the trained range)."""
-    from training.data import load
+    from training.loading import load
 
     model = load_model(Path(model_dir))
     fake = sample_model(model, n)

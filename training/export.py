@@ -83,7 +83,7 @@ def _save(path: Path, state: dict, weights: list, precision: str, grains: dict |
     import keras
     import tensorflow as tf
 
-    from training.models import build_generator
+    from training.networks import build_generator
 
     cfg = from_dict(state["config"])
     previous = keras.mixed_precision.global_policy()

@@ -67,9 +67,9 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
         raise UserError(f"--n must be at least 16, got {n}")
     chosen = candidates(run_dir, steps)  # before TensorFlow loads: bad arguments fail at once
 
-    from training.data import load
     from training.evaluate import keras_grain_accuracy, quick_fidelity, reference_measures
-    from training.models import build_generator, unconditional
+    from training.loading import load
+    from training.networks import build_generator, unconditional
 
     reference = reference_measures(load(data).images[..., 0], n, REAL_SEED)
     meta = run_dir / "config.json"

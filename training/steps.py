@@ -13,9 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from training.config import TrainConfig
-from training.data import epoch_order
 
 GENERATOR_STEP_KEYS = ("z_g", "grains_g")  # batch entries of the generator step; the others lead with n_critic
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled image order of one epoch: a function of (seed, epoch) alone, so resumes replay it."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
 
 
 def draw_batch(

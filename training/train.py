@@ -27,9 +27,9 @@ import numpy as np
 
 from training import checkpoint, cluster
 from training.config import TrainConfig, check_data, to_dict
-from training.data import LoadOptions, load
 from training.errors import UserError
 from training.files import write_atomic
+from training.loading import LoadOptions, load
 from training.monitor import ProgressLog, plot_losses, save_frame
 from training.observer import Observer, Schedule
 from training.resume import check_same_data, resolve_run_config, saved_meta
@@ -113,7 +113,7 @@ def _train(run_dir: Path, cfg: TrainConfig, data: RunData, resume: dict | None, 
     import keras
     import tensorflow as tf
 
-    from training.models import unconditional
+    from training.networks import unconditional
     from training.steps import distribute, draw_batch, make_step
     from training.tf_setup import setup_tensorflow
     from training.wgan import build_average, build_wgan, current_lr

@@ -194,7 +194,7 @@ class WeightAverage:
 
 def build_wgan(cfg: TrainConfig, strategy, mixed: bool, total_steps: int, grains: dict | None = None):
     """The WGAN-GP with its optimizers; `grains` (a training.conditions record) for a conditional run."""
-    from training.models import build_critic, build_generator, set_grain_histogram
+    from training.networks import build_critic, build_generator, set_grain_histogram
 
     with strategy.scope():
         generator = build_generator(cfg)
@@ -211,7 +211,7 @@ def build_wgan(cfg: TrainConfig, strategy, mixed: bool, total_steps: int, grains
 
 def build_average(cfg: TrainConfig, strategy, wgan):
     """The generator's moving average (None when ema_decay is 0)."""
-    from training.models import build_generator
+    from training.networks import build_generator
 
     if not cfg.ema_decay:
         return None

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import run_cli
-from training.data import load
+from training.loading import load
 
 
 def _assert_one_line_error(result, *fragments: str) -> None:

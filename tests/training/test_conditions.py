@@ -17,10 +17,10 @@ from tests.conftest import run_cli
 from training.conditions import cache_path, grain_record
 from training.conditions import grain_counts as dataset_counts
 from training.config import resolve
-from training.data import LoadOptions, load
 from training.errors import UserError
 from training.heads import partition_outputs
-from training.models import build_critic, build_generator, set_grain_histogram, unconditional
+from training.loading import LoadOptions, load
+from training.networks import build_critic, build_generator, set_grain_histogram, unconditional
 
 
 def test_grain_counts_match_the_segmentation(real_images):

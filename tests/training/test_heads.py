@@ -12,7 +12,7 @@ from microstructure.boundaries import boundary_mask
 from tests.conftest import run_cli
 from training.config import resolve
 from training.heads import partition_outputs
-from training.models import build_critic, build_generator
+from training.networks import build_critic, build_generator
 from training.wgan import pack
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ENV, ROOT
 from tests.hostile import bzip2_zip, h5_declaring, run_measured
-from training.data import load
+from training.loading import load
 from training.sources import MEMORY_BOUND
 
 
@@ -91,7 +91,7 @@ def test_inspect_large_dataset_streams_with_load_figures(tmp_path):
     assert result["code"] == 0, result["stderr"]
     assert result["peak"] < MEMORY_BOUND, f"peak {result['peak'] / 2**20:.0f} MiB"
     loaded = run_measured(
-        [sys.executable, "-c", f"from training.data import load; print(load({str(path)!r}).fingerprint)"],
+        [sys.executable, "-c", f"from training.loading import load; print(load({str(path)!r}).fingerprint)"],
         {**ENV, "PYTHONPATH": str(ROOT)},
         tmp_path,
     )

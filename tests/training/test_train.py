@@ -222,7 +222,7 @@ def test_train_resume_keeps_the_runs_load_options_and_refuses_other_data(tmp_pat
     """A run started with --invert resumes on the same (inverted) data; other data is refused by fingerprint."""
     import h5py
 
-    from training.data import load
+    from training.loading import load
 
     dark = tmp_path / "dark.h5"  # boundaries dark on light grains: needs --invert
     images = load(synthetic_zip).images[..., 0]

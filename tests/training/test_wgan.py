@@ -38,7 +38,7 @@ def test_average_needs_a_twin_of_the_same_build():
 
 def test_generator_top_conv_is_optional_and_keeps_the_original_arrangement_by_default():
     from training.config import resolve
-    from training.models import build_generator
+    from training.networks import build_generator
 
     original = build_generator(resolve("tiny", overrides=["g_head=image"]))
     topped = build_generator(resolve("tiny", overrides=["g_head=image", "g_top=8"]))
@@ -51,7 +51,7 @@ def test_generator_top_conv_is_optional_and_keeps_the_original_arrangement_by_de
 
 def test_generator_convs_per_block_add_depth_at_each_resolution():
     from training.config import resolve
-    from training.models import build_generator
+    from training.networks import build_generator
 
     original = build_generator(resolve("tiny", overrides=["g_head=image"]))
     deeper = build_generator(resolve("tiny", overrides=["g_head=image", "g_convs=2"]))

@@ -2,7 +2,7 @@
 generator heads that draw a partition of the image into grains (training.heads).
 
     >>> from training.config import resolve
-    >>> from training.models import build_generator, build_critic
+    >>> from training.networks import build_generator, build_critic
     >>> cfg = resolve("tiny")
     >>> build_generator(cfg).output_shape, build_critic(cfg).output_shape
     ((None, 64, 64, 1), (None, 1))

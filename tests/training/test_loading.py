@@ -1,4 +1,4 @@
-"""training.data: what load() accepts, how it maps values, and how it refuses bad input.
+"""training.loading: what load() accepts, how it maps values, and how it refuses bad input.
 
 Every file is built inside the test; no data is committed.
 """
@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from microstructure.images import to_unit
-from training.data import LoadOptions, epoch_order, load, make_dataset
 from training.errors import DataError
+from training.loading import LoadOptions, load
 
 # Building inputs.
 
@@ -418,22 +418,3 @@ def test_load_tile_with_stride_32_gives_49_tiles(tmp_path):
     data = load(path, LoadOptions(tile=True, stride=32))
     assert data.images.shape == (49, 64, 64, 1)
     np.testing.assert_array_equal(data.images[8], _expected(micrograph[32:96, 32:96]))
-
-
-# The training input pipeline.
-
-
-def test_make_dataset_batches_follow_seed_and_epoch():
-    images = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((1, 64, 64, 1), np.float32)
-
-    def batches(**kwargs):
-        return [batch.numpy()[:, 0, 0, 0].astype(int).tolist() for batch in make_dataset(images, 4, **kwargs)]
-
-    epoch0 = batches(seed=3, epoch=0)
-    order = epoch_order(10, 3, 0)
-    assert epoch0 == [order[:4].tolist(), order[4:8].tolist()]  # 10 // 4 batches, remainder dropped
-    assert batches(seed=3, epoch=0) == epoch0
-    assert batches(seed=3, epoch=1) != epoch0
-    assert batches(seed=4, epoch=0) != epoch0
-    assert batches(seed=3, epoch=0, skip_batches=1) == epoch0[1:]
-    assert next(iter(make_dataset(images, 4, seed=3))).shape == (4, 64, 64, 1)

@@ -1,10 +1,10 @@
 """Benchmark writing and loading the synthetic Voronoi zip against issue 2's targets.
 
-    python bench/dataset.py                  # 20,000 images, as in the issue
-    python bench/dataset.py --count 2000 --keep data/bench.zip
+    python bench/synthetic.py                  # 20,000 images, as in the issue
+    python bench/synthetic.py --count 2000 --keep data/bench.zip
 
 Prints images/s for writing the default zip (100 images per H5 file), images/s for loading it with
-`training.data.load`, and the peak memory of loading as a multiple of the float32 array it returns:
+`training.loading.load`, and the peak memory of loading as a multiple of the float32 array it returns:
 once as the rise of ru_maxrss in a fresh process (everything, including HDF5's buffers), once as the
 tracemalloc peak of load() (Python and NumPy allocations only). Targets: generation >= 2,000
 images/s; loading 20,000 images in <= 10 s (>= 2,000 images/s); peak memory <= 2x the array.
@@ -37,7 +37,7 @@ def _max_rss_bytes() -> int:
 
 def measure_load(path: str) -> dict:
     """Load `path` twice in this (fresh) process: timed with ru_maxrss, then under tracemalloc."""
-    from training.data import load
+    from training.loading import load
 
     baseline = _max_rss_bytes()
     start = time.perf_counter()
@@ -77,7 +77,7 @@ def main() -> int:
         print(json.dumps(measure_load(args.measure_load)))
         return 0
 
-    from training.dataset import write_zip
+    from training.synthetic import write_zip
     from training.voronoi import VoronoiSpec
 
     with tempfile.TemporaryDirectory() as scratch:

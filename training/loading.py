@@ -1,11 +1,11 @@
 """Load microstructure datasets: a zip, a folder or one file of H5 files or images.
 
-    >>> from training.data import load
+    >>> from training.loading import load
     >>> data = load("data/voronoi.zip")              # doctest: +SKIP
     >>> data.images.shape, data.mapping               # doctest: +SKIP
     ((20000, 64, 64, 1), '0..255 -> [-1, 1]')
 
-    >>> from training.data import scan
+    >>> from training.loading import scan
     >>> scan("upload.zip", LoadOptions(max_bytes=2**30, max_images=200_000)).fingerprint   # doctest: +SKIP
 
 Every source ends as float32 (N, 64, 64, 1) in [-1, 1] with boundaries at +1. Zips are read in place,
@@ -13,7 +13,7 @@ never extracted. Anything wrong raises `DataError` naming the file and the reaso
 is returned; nothing is written. Sizes and counts are checked from what the files declare before
 their data is read (training/sources.py). `scan` checks a dataset as `load` does and gives the same
 figures and fingerprint without holding the images: its memory is bounded whatever the input.
-TensorFlow is imported only by `make_dataset`.
+TensorFlow is never imported here.
 """
 
 from __future__ import annotations
@@ -215,26 +215,3 @@ def _normalise(stack: np.ndarray, zero: float, full: float, options: LoadOptions
     if options.invert:
         np.negative(out, out=out)
     return out
-
-
-def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled image order of one epoch: a function of (seed, epoch) alone, so resumes replay it."""
-    return np.random.default_rng([seed, epoch]).permutation(count)
-
-
-def make_dataset(images: np.ndarray, batch_size: int, seed: int, epoch: int = 0, skip_batches: int = 0):
-    """A tf.data.Dataset of shuffled (batch_size, 64, 64, 1) batches for one epoch (drop_remainder).
-
-    The order comes from (seed, epoch); `skip_batches` drops the batches a resumed run already used.
-    """
-    import tensorflow as tf
-
-    order = epoch_order(len(images), seed, epoch)
-    usable = (len(order) // batch_size) * batch_size
-    batches = order[:usable].reshape(-1, batch_size)[skip_batches:]
-    return (
-        tf.data.Dataset.from_tensor_slices(batches)
-        .map(lambda idx: tf.numpy_function(lambda i: images[i], [idx], tf.float32, stateful=False))
-        .map(lambda x: tf.ensure_shape(x, (batch_size, SIZE, SIZE, 1)))
-        .prefetch(tf.data.AUTOTUNE)
-    )

@@ -1,4 +1,4 @@
-"""Synthetic datasets: `python -m training dataset` -> zip or labelled H5 -> training.data.load."""
+"""Synthetic datasets: `python -m training dataset` -> zip or labelled H5 -> training.loading.load."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-from training.data import load
+from training.loading import load
 
 
 def _zip_stacks(path) -> dict[str, np.ndarray]:
