@@ -5,8 +5,7 @@
     >>> cfg.epochs, cfg.batch_size, cfg.g_head
     (3, 8, 'laguerre')
 
-Presets: `cpu` (the shipped voronoi64 v2 arrangement; the default), `pixel` (v1's pixel generator),
-`reference` (the original notebook's networks) and `tiny` (tests). Research options, which no shipped
+Presets (training/presets.py): `cpu` (the default), `pixel`, `reference` and `tiny`. Research options, which no shipped
 recipe uses and which stay for measured comparisons (README "Training"): g_head=partition,
 g_count=free, g_top, g_convs, d_pack and n_critic above 1.
 
@@ -23,6 +22,7 @@ from typing import Any
 
 from training.conditions import CONDITIONS
 from training.errors import UserError
+from training.presets import PRESETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,64 +104,6 @@ ARCHITECTURE_KEYS = (
     "d_kernel",
     "d_pack",
 )
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # The original notebook's networks, exactly.
-    "reference": dict(
-        g_head="image",
-        z_noise_dim=100,
-        g_base=512,
-        g_filters=(256, 128, 64),
-        d_filters=(64, 128, 256, 512),
-        d_kernel=4,
-        epochs=100,
-    ),
-    # Sized by measurement for 2 CPU cores (bench/variants.py, the README's "The shipped model"): the
-    # shipped voronoi64 v2, a Laguerre tessellation whose site count the latent draws, trained at
-    # twice the original TTUR learning rates over 8,000 steps (about an hour on 2 cores).
-    "cpu": dict(
-        g_head="laguerre",
-        g_count="uniform",
-        z_noise_dim=100,
-        g_base=128,
-        g_filters=(128, 64, 32),
-        d_filters=(32, 64, 128, 256),
-        d_kernel=4,
-        g_learning_rate=2e-4,
-        d_learning_rate=8e-4,
-        total_steps=8000,
-    ),
-    # The pixel generator that shipped as voronoi64 v1 (docs/voronoi64-v1.md), for comparisons.
-    "pixel": dict(
-        g_head="image",
-        g_top=16,
-        g_convs=2,
-        g_learning_rate=2e-4,
-        d_learning_rate=8e-4,
-        total_steps=24000,
-        ema_decay=0.0,
-    ),
-    # For tests: seconds per epoch; learning rates high enough that a hundred steps visibly learn.
-    "tiny": dict(
-        g_head="laguerre",
-        g_count="uniform",
-        g_hidden=32,
-        z_noise_dim=16,
-        g_base=16,
-        g_filters=(16, 8, 8),
-        d_filters=(8, 16, 16, 32),
-        d_kernel=4,
-        batch_size=16,
-        g_learning_rate=1e-3,
-        d_learning_rate=2e-3,
-        epochs=2,
-        log_interval=5,
-        frame_interval=10,
-        checkpoint_interval=10,
-        eval_interval=0,
-        eval_samples=64,
-    ),
-}
 
 HEADS = ("image", "laguerre", "partition")
 MAX_RENDER_WIDTH = 16  # px: a quarter of the 64 px image, as `dataset --width` allows
