@@ -6,9 +6,12 @@ that needs a trained model (export, evaluation, the service).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +117,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float, describe=lambda: "") -> None:
-    """Poll `url`/readyz until it answers 200; fail early if the process exits or time runs out."""
+def wait_ready(
+    url: str, process: subprocess.Popen, timeout: float, describe=lambda: "", probe: str = "/readyz"
+) -> None:
+    """Poll `url` + `probe` until it answers 200; fail early if the process exits or time runs out."""
     import time
     import urllib.request
 
@@ -123,7 +128,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float, describe=lam
     while True:
         assert process.poll() is None, f"exited {process.returncode}: {describe()}"
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+            with urllib.request.urlopen(f"{url}{probe}", timeout=5) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -147,3 +152,24 @@ def start_service(log: Path, **settings: str) -> tuple[subprocess.Popen, str]:
             [sys.executable, "-m", "service"], cwd=log.parent, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     return process, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def running_service(
+    log: Path, probe: str = "/readyz", timeout: float = 120, **settings: str
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`start_service`, then wait until `probe` answers 200 (`/healthz`: up, maybe without a model);
+    (process, base URL). At the end SIGTERM if it still runs (SIGKILL after 120 s); the caller may
+    check `process.returncode` afterwards. The one way tests start a service process."""
+    process, url = start_service(log, **settings)
+    try:
+        wait_ready(url, process, timeout, describe=lambda: log.read_text()[-3000:], probe=probe)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

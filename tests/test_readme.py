@@ -1,4 +1,4 @@
-"""The README tells the truth: its CLI flags exist and its serve quick-start reaches /readyz."""
+"""The README and docs/ tell the truth: their CLI flags exist and the serve quick-start reaches /readyz."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from tests.conftest import free_port, run_cli, wait_ready
 ROOT = Path(__file__).resolve().parents[1]
 
 
+USER_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # the README and its reference pages
+
+
 def _shell_lines() -> list[str]:
-    """Commands of the README's fenced sh blocks, continuation lines joined, comments dropped."""
-    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    """Commands of the user documents' fenced sh blocks, continuation lines joined, comments dropped."""
+    blocks = [block for doc in USER_DOCS for block in re.findall(r"```sh\n(.*?)```", doc.read_text(), flags=re.S)]
     lines = []
     for block in blocks:
         for line in block.replace("\\\n", " ").splitlines():

@@ -17,7 +17,6 @@ import json
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, start_service, wait_ready
+from tests.conftest import ROOT, running_service
 from tests.service.test_jobs import reaping_trainers
 
 API_KEY = "readme-admin-key"
@@ -129,27 +128,11 @@ def live(tmp_path_factory, tiny_store: Path, synthetic_zip: Path) -> Iterator[Li
     log = root / "service.log"
     with reaping_trainers(data_dir):
         # MICROGAN_TRAIN_THREADS: trainers on a shared machine take one core.
-        process, url = start_service(
-            log,
-            models_dir=str(store),
-            data_dir=str(data_dir),
-            api_key=API_KEY,
-            reload_interval="0",
-            train_threads="1",
-            job_stop_timeout_s="20",
-        )
-        live = Live(url, work)
-        try:
-            wait_ready(live.url, process, 120, describe=log.read_text)
-            yield live
-        finally:
-            live.client.close()
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        settings = dict(models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, reload_interval="0")
+        with running_service(log, train_threads="1", job_stop_timeout_s="20", **settings) as (_, url):
+            live = Live(url, work)
+            with live.client:
+                yield live
 
 
 def _prepare(live: Live, command: str) -> str:

@@ -3,7 +3,6 @@ server error, a stalled upload is dropped with 408, and no Server banner is sent
 
 from __future__ import annotations
 
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import start_service
+from tests.conftest import running_service
 from tests.service.conftest import ADMIN, API_KEY
 
 BOUNDARY = "microgan-edge"
@@ -23,24 +22,15 @@ def live(tmp_path_factory) -> Iterator[tuple[str, Path, Path]]:
     """(url, log, data dir) of a service with an empty store and a 1 s upload chunk timeout."""
     folder = tmp_path_factory.mktemp("edge-live")
     log, data = folder / "service.log", folder / "data"
-    process, url = start_service(
-        log, models_dir=str(folder / "store"), data_dir=str(data), api_key=API_KEY, upload_chunk_timeout_s="1"
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with running_service(
+        log,
+        probe="/healthz",
+        models_dir=str(folder / "store"),
+        data_dir=str(data),
+        api_key=API_KEY,
+        upload_chunk_timeout_s="1",
+    ) as (_, url):
         yield url, log, data
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _partial_upload(url: str) -> socket.socket:

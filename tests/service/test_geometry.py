@@ -125,14 +125,14 @@ def test_openapi_publishes_the_geometry_schema(client):
     json.dumps(schema)  # serialisable as published
 
 
-def test_readme_mesh_example_runs_on_the_services_json(client, tmp_path, monkeypatch):
-    """The README's "from generator to mesh" snippet, run as written on a format=json response."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+def test_docs_mesh_example_runs_on_the_services_json(client, tmp_path, monkeypatch):
+    """docs/service.md's "from generator to mesh" snippet, run as written on a format=json response."""
+    readme = (Path(__file__).parents[2] / "docs" / "service.md").read_text()
     code = re.search(r"From generator to mesh.*?```python\n(.*?)```", readme, flags=re.S).group(1)
     (tmp_path / "grains.json").write_bytes(_post(client, n=4, seed=7, format="json", size=512).content)
     monkeypatch.chdir(tmp_path)
     import matplotlib
 
     matplotlib.use("Agg")
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/service.md", "exec"), {})
     assert Image.open(tmp_path / "grains.png").size[0] > 100

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import start_service
+from tests.conftest import running_service
 from tests.service.conftest import ADMIN, API_KEY, make_settings, serve, wait_job
 
 SYNTHETIC = {"synthetic": {"count": 256, "seed": 3}}
@@ -181,31 +180,14 @@ def test_unknown_job_is_404(client):
 def live_service(
     data_dir: Path, store: Path, log: Path, **settings: str
 ) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
-    """`python -m service` on a free loopback port, healthy; SIGTERMed at the end if still running."""
+    """`python -m service` on a free loopback port, healthy, with an admin client; SIGTERMed at the end if
+    still running."""
     settings = {"default_model": "custom", "reload_interval": "0", **settings}
-    process, url = start_service(log, models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, **settings)
-    client = httpx.Client(base_url=url, headers=ADMIN, timeout=30)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, f"service exited {process.returncode}:\n{log.read_text()}"
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"not healthy within 90 s:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield process, client
-    finally:
-        client.close()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with running_service(
+        log, probe="/healthz", models_dir=str(store), data_dir=str(data_dir), api_key=API_KEY, **settings
+    ) as (process, url):
+        with httpx.Client(base_url=url, headers=ADMIN, timeout=30) as client:
+            yield process, client
 
 
 def stop(process: subprocess.Popen, sig: int) -> int:

@@ -4,67 +4,30 @@ from __future__ import annotations
 
 import io
 import signal
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import ENV, ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import ENV, running_service
 
 
 @pytest.fixture(scope="module")
 def live_url(tiny_store, tmp_path_factory) -> Iterator[str]:
     """A `python -m service` process over the tiny store, ready; stopped with SIGTERM afterwards."""
-    port = free_port()
-    env = {k: v for k, v in ENV.items() if not k.startswith("MICROGAN_")}
     # No MICROGAN_DEFAULT_MODEL: the store's only model is served. The cwd has no .env.
-    env.update(
-        MICROGAN_HOST="127.0.0.1",
-        MICROGAN_PORT=str(port),
-        MICROGAN_MODELS_DIR=str(tiny_store),
-        MICROGAN_MAX_N="16",
-        MICROGAN_RELOAD_INTERVAL="0",
-        PYTHONPATH=str(ROOT),
-    )
-    log_path = tmp_path_factory.mktemp("service") / "service.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=log_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, f"service exited {process.returncode}:\n{log_path.read_text()}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"not ready within 90 s:\n{log_path.read_text()}"
-            time.sleep(0.2)
+    log = tmp_path_factory.mktemp("service") / "service.log"
+    with running_service(log, timeout=90, models_dir=str(tiny_store), max_n="16", reload_interval="0") as (
+        process,
+        url,
+    ):
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why it stopped.
-    assert process.returncode in (0, -signal.SIGTERM), log_path.read_text()
-    assert "Application shutdown complete" in log_path.read_text()
+    assert process.returncode in (0, -signal.SIGTERM), log.read_text()
+    assert "Application shutdown complete" in log.read_text()
 
 
 def test_python_m_service_serves_the_only_model_on_loopback(live_url):

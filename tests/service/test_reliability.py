@@ -4,7 +4,7 @@ One scenario, in order: hostile uploads (their validation's peak memory measured
 training job, 16 concurrent clients for a fixed number of requests while a corrupt version appears in
 the store, kill -9 of the service mid-job and mid-stream, a restart, and a second load round. It
 asserts zero 5xx, zero lost jobs, every image equal to its sequential twin, and prints the figures
-(the README's "Reliability" section quotes them).
+(docs/reliability.md quotes them).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.conftest import start_service, wait_ready
+from tests.conftest import running_service
 from tests.service.conftest import API_KEY, wait_until
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -72,17 +71,9 @@ def live_url(tmp_path_factory, tiny_store: Path, tiny_grains_store: Path) -> Ite
 def live_service(root: Path, **settings: str) -> Iterator[str]:
     """`python -m service` with these MICROGAN_ settings (a data dir under `root`, the admin key API_KEY, no
     rescans), ready; its base URL. Stopped on exit."""
-    log = root / "service.log"
-    process, url = start_service(log, data_dir=str(root / "data"), api_key=API_KEY, reload_interval="0", **settings)
-    try:
-        wait_ready(url, process, timeout=120, describe=lambda: log.read_text()[-3000:])
+    settings = {"data_dir": str(root / "data"), "api_key": API_KEY, "reload_interval": "0", **settings}
+    with running_service(root / "service.log", **settings) as (_, url):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @dataclass
