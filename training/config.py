@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,9 @@ def apply(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     return dataclasses.replace(cfg, **changes)
 
 
-def resolve(preset: str | None = None, config_file: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+def resolve(
+    preset: str | None = None, config_file: str | Path | None = None, overrides: Sequence[str] = ()
+) -> TrainConfig:
     """Preset, then the JSON config file, then `--set` overrides; validated."""
     preset = preset or "cpu"
     if preset not in PRESETS:

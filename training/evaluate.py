@@ -106,7 +106,7 @@ def evaluate_model(model_dir: Path, data: str, n: int = 2000, train_data: str | 
     real, floor = _real_split(to_uint8(load(data).images[..., 0]), n, seed=1)
     train = to_uint8(load(train_data).images[..., 0]) if train_data else None
     measures = [measure(x) for x in (fake, real, floor)]
-    report = compare(*measures, train=train)
+    report = compare(measures[0], measures[1], measures[2], train=train)
     report["summary"] = _flat(report)
     if "sample_grains" in model.signatures:
         trained = model.grain_histogram.numpy()[:, 0]

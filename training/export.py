@@ -48,10 +48,10 @@ def pick_checkpoint(run_dir: Path, which: str) -> tuple[dict, str]:
         which = "latest"
         print("no best checkpoint kept by the run (no in-training evaluation); falling back to latest")
     if which == "latest":
-        state = checkpoint.latest(run_dir)
-        if state is None:
+        newest = checkpoint.latest(run_dir)
+        if newest is None:
             raise UserError(f"{run_dir}: no finished checkpoint to export")
-        return state, "latest"
+        return newest, "latest"
     try:
         step = int(which)
     except ValueError:
@@ -167,13 +167,13 @@ def export(
         if data:
             from training.evaluate import evaluate_model
 
-            fidelity = {
+            fidelity: dict | None = {
                 "source": f"evaluated at export against {data}",
                 **evaluate_model(tmp, data, n=eval_n, train_data=train_data)["summary"],
             }
         else:
             fidelity = _run_fidelity(run_dir)
-        # The run's pictures, brought up to date first (a run still training has no GIF yet).
+        # The run's pictures, the GIF brought up to date with the newest frame first.
         if frame_paths(run_dir):
             write_gif(run_dir)
         if (run_dir / "losses.csv").exists():

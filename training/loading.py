@@ -153,7 +153,7 @@ def load(path: str | Path, options: LoadOptions | None = None) -> Dataset:
     flat = images.reshape(count, -1)
     if np.all(flat.max(axis=1) == flat.min(axis=1)):
         raise DataError(f"{path}: every image is constant (no boundaries to learn)")
-    fingerprint = hashlib.sha256(memoryview(images).cast("B")).hexdigest()
+    fingerprint = hashlib.sha256(images.data.cast("B")).hexdigest()
     return Dataset(images, mapping, fingerprint, str(dtype), (low, high), tally.files)
 
 
@@ -185,13 +185,13 @@ def scan(path: str | Path, options: LoadOptions | None = None) -> Summary:
     zero, full, mapping, dtype, low, high = _mapping(path, dtypes, [np.array([low, high])], options)
 
     # Second pass: normalise piece by piece into the fingerprint.
-    digest, varying, preview = hashlib.sha256(), False, []
+    digest, varying, preview = hashlib.sha256(), False, list[np.ndarray]()
     for _, stack in _pieces(path, options, _Tally()):
         images = _normalise(stack, zero, full, options, out=np.empty(stack.shape, np.float32))
-        digest.update(memoryview(images).cast("B"))
+        digest.update(images.data.cast("B"))
         flat = images.reshape(len(images), -1)
         varying = varying or bool(np.any(flat.max(axis=1) != flat.min(axis=1)))
-        preview.extend(images[: PREVIEW - len(preview), ..., None])
+        preview.extend(np.expand_dims(images[: PREVIEW - len(preview)], -1))
     if not varying:
         raise DataError(f"{path}: every image is constant (no boundaries to learn)")
     return Summary(count, mapping, digest.hexdigest(), str(dtype), (low, high), tally.files, np.stack(preview))

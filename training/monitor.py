@@ -29,7 +29,7 @@ LOSS_COLUMNS = ("step", "epoch", *STEP_LOSSES, "g_lr", "d_lr")
 def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
     picture = Image.fromarray(image)
     if scale > 1:
-        picture = picture.resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
+        picture = picture.resize((image.shape[1] * scale, image.shape[0] * scale), Image.Resampling.NEAREST)
     with atomic_path(path) as tmp:
         picture.save(tmp, format="PNG")
 
@@ -101,7 +101,7 @@ def write_gif(run_dir: Path, fps: float = 8.0, scale: int = 2) -> Path:
     frames = frame_paths(run_dir)
     if not frames:
         raise UserError(f"{run_dir}: no frames yet (frames/step_*.png)")
-    pictures = []
+    pictures: list = []  # (H, W) uint8 frames
     for path in frames:
         image = np.asarray(Image.open(path).convert("L"))
         pictures.append(np.kron(image, np.ones((scale, scale), np.uint8)))

@@ -64,7 +64,7 @@ class Observer:
         self.schedule, self.sampler, self.preview = schedule, sampler, preview
         self.save_checkpoint, self.progress, self.learning_rates = save_checkpoint, progress, learning_rates
         self.best = _best_score(schedule.run_dir)
-        self.reference = None  # measures of real images fidelity is judged against, taken on first use
+        self.reference: tuple | None = None  # measures of real images fidelity is judged against, taken on first use
         self.sums: dict[str, float] = {}
         self.window_start, self.window_steps = time.perf_counter(), 0
         self.bar = tqdm(
@@ -72,7 +72,7 @@ class Observer:
             desc="train",
             unit="step",
             file=sys.__stderr__,
-            disable=not sys.__stderr__.isatty(),
+            disable=sys.__stderr__ is None or not sys.__stderr__.isatty(),
         )
 
     def start(self, step: int) -> None:

@@ -75,7 +75,8 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
     meta = run_dir / "config.json"
     grains = json.loads(meta.read_text()).get("data", {}).get("grains") if meta.exists() else None
     groups = {"raw": ("generator",), "ema": ("generator_ema",), "both": ("generator", "generator_ema")}[weights]
-    generator, sampler, built_for, rows = None, None, None, []
+    networks: dict = {}  # config -> (generator, sampler): one build per architecture (runs keep theirs: one)
+    rows = []
     print(_header(bool(grains)), flush=True)
     for step, path in chosen:
         try:
@@ -84,22 +85,20 @@ def rank(run_dir: Path, data: str, n: int, weights: str = "both", steps: str | N
             print(f"skipping step {step}: {error}", flush=True)
             continue
         config = from_dict(state["config"])
-        if built_for != config:  # one build per architecture; runs keep theirs, so normally one
-            generator, built_for = build_generator(config), config
-            sampler = unconditional(generator)
+        if config not in networks:
+            built = build_generator(config)
+            networks[config] = (built, unconditional(built))
+        generator, sampler = networks[config]
         for group in groups:
             if not state.get(group):
                 continue
             for variable, value in zip(generator.weights, state[group]):
                 variable.assign(value)
-            row = {
-                "step": step,
-                "weights": "raw" if group == "generator" else "ema",
-                "figures": quick_fidelity(sampler, reference, n, seed=LATENT_SEED),
-            }
+            figures = quick_fidelity(sampler, reference, n, seed=LATENT_SEED)
             if grains:  # a conditional run: how well its images obey the count asked for
                 accuracy = keras_grain_accuracy(generator, grains, n, seed=LATENT_SEED)
-                row["figures"].update(grains_exact=accuracy["exact"], grains_within_1=accuracy["within_1"])
+                figures.update(grains_exact=accuracy["exact"], grains_within_1=accuracy["within_1"])
+            row = {"step": step, "weights": "raw" if group == "generator" else "ema", "figures": figures}
             rows.append(row)
             print(_line(row), flush=True)
     if not rows:

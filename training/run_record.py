@@ -17,7 +17,7 @@ from pathlib import Path
 
 from training.files import write_atomic
 
-EXIT_ON_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_ON_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def now() -> str:

@@ -100,6 +100,8 @@ def tf_module(generator, z_dim: int, grains: dict | None = None):
             input_signature=id_spec,
         )
     if conditional:
+        if grains is None:
+            raise ValueError("a generator conditioned on grains needs the training set's grain record")
         module.sample_grains = tf.function(
             lambda seeds, indices, grains: uint8_images(generator(inputs(seeds, indices, grains), training=False)),
             input_signature=grains_spec,

@@ -21,13 +21,19 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from training.errors import DataError
 
 COPY_BYTES = 1024**2  # most decompressed bytes asked for at once
 READ_BYTES = 64 * 1024  # compressed bytes read at once
 SPOOL_BYTES = 32 * 1024**2  # a member larger than this goes to a temporary file
+
+
+class _Inflater(Protocol):
+    """What zlib's and bz2's decompressors share: output in steps of at most max_length bytes."""
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
 
 
 def open_member(path: Path, member: zipfile.ZipInfo, label: str) -> BinaryIO:
@@ -53,6 +59,7 @@ def _member_pieces(handle: BinaryIO, member: zipfile.ZipInfo) -> Iterator[bytes]
     name_length, extra_length = struct.unpack("<HH", header[26:30])
     handle.seek(member.header_offset + 30 + name_length + extra_length)
     left_in, left_out, crc = member.compress_size, member.file_size, 0
+    inflate: _Inflater | None
     if member.compress_type == zipfile.ZIP_STORED:
         inflate = None
     elif member.compress_type == zipfile.ZIP_DEFLATED:
