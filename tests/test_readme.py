@@ -84,3 +84,11 @@ def test_readme_serve_quick_start_reaches_readyz(tmp_path):
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_docs_settings_table_lists_exactly_the_services_settings():
+    from service.settings import Settings
+
+    section = (ROOT / "docs" / "service.md").read_text().split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `MICROGAN_([A-Z_]+)` \|", section, flags=re.M)
+    assert sorted(documented) == sorted(name.upper() for name in Settings.model_fields)
