@@ -29,9 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +47,9 @@ GEOMETRY_CELLS = [(32, 8, "&format=json"), (1, 8, "&size=512")]
 TARGET_FORWARD_SHARE = 0.85  # service n=32 c=8 vs bare forward
 TARGET_NAIVE_RATIO = 3.0  # service n=1 c=32 vs naive n=1 c=32
 
+
+from http_load import load  # noqa: E402
+from servers import free_port, process_cpu, start, stop  # noqa: E402
 
 from service.settings import Settings  # noqa: E402
 
@@ -89,90 +89,6 @@ def naive_app(model_path: Path):
     return app
 
 
-# A minimal HTTP/1.1 client.
-
-
-class Connection:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str) -> tuple[int, int]:
-        """POST path; (status, body bytes). Reads Content-Length and chunked bodies."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        if "content-length" in headers:
-            size = int(headers["content-length"])
-            await self.reader.readexactly(size)
-        else:  # chunked
-            size = 0
-            while True:
-                length = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                await self.reader.readexactly(length + 2)
-                size += length
-                if length == 0:
-                    break
-        if headers.get("connection") == "close":
-            await self.close()
-        return status, size
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-
-async def load(
-    port: int, n: int, concurrency: int, duration: float, max_requests: int, route: str = "/generate", query: str = ""
-) -> dict:
-    """Closed loop: `concurrency` clients each POST route?n= with random seeds until time or count run out."""
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    started = time.perf_counter()
-    budget = [max_requests]
-
-    async def client(seed_base: int) -> None:
-        connection = Connection(port)
-        try:
-            await connection.post(f"{route}?n={n}&seed={seed_base}{query}")  # warm the connection, not timed
-            while budget[0] > 0 and time.perf_counter() - started < duration:
-                budget[0] -= 1
-                t0 = time.perf_counter()
-                try:
-                    status, _ = await connection.post(f"{route}?n={n}&seed={random.randrange(2**62)}{query}")
-                except (OSError, asyncio.IncompleteReadError) as error:
-                    errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
-                    await connection.close()
-                    continue
-                latencies.append(time.perf_counter() - t0)
-                if status != 200:
-                    errors[str(status)] = errors.get(str(status), 0) + 1
-        finally:
-            await connection.close()
-
-    await asyncio.gather(*(client(i) for i in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    ok = len(latencies) - sum(v for k, v in errors.items() if k.isdigit())
-    return {
-        "n": n,
-        "c": concurrency,
-        "requests": len(latencies),
-        "errors": errors,
-        "images": ok * n,
-        "images_per_s": ok * n / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan"),
-    }
-
-
 # Bare forward throughput.
 
 
@@ -192,55 +108,6 @@ def forward_rate(model, batch: int, seconds: float) -> tuple[float, float]:
         model.sample(seeds, indices)["images"].numpy()
         calls += 1
     return calls * batch / (time.perf_counter() - t0), (time.process_time() - cpu0) / (calls * batch)
-
-
-# Processes.
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start(args: list[str], env: dict, port: int, log: Path, ready: bytes, timeout: float = 120) -> subprocess.Popen:
-    """Start a server process; wait until GET /readyz answers with a status line starting with `ready`."""
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent
-        )
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"{' '.join(args)} exited {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
-                if sock.recv(64).startswith(ready):
-                    return process
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"{' '.join(args)} not ready within {timeout} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.25)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def scratch_store(folder: Path) -> Path:
