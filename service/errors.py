@@ -124,7 +124,7 @@ class UploadTooLarge(ServiceError):
     status = 413
 
 
-class UploadStalled(ServiceError, TimeoutError):
+class UploadStalled(ServiceError):
     """The upload's body stopped arriving for upload_chunk_timeout_s (408)."""
 
     status = 408
