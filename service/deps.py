@@ -19,13 +19,10 @@ from service.auth import key_matches
 from service.batcher import Batcher
 from service.datasets import DatasetStore
 from service.engine import Generator, Registry
-from service.errors import ModelNotFound, NotReady
 from service.jobs import JobManager
 from service.limits import Digits
 from service.schemas import Error
 from service.settings import Settings
-
-NOT_READY_RETRY_S = 5  # Retry-After while the models load
 
 
 async def get_settings(request: Request) -> Settings:
@@ -60,13 +57,8 @@ async def get_generator(
     model: Annotated[str | None, Query(max_length=200, description="model name; default: the default model")] = None,
     version: Annotated[int | None, Digits, Query(ge=0, description="model version; default: the latest loaded")] = None,
 ) -> Generator:
-    """The loaded generator a request asks for: 404 when unknown, 503 when the default is not loaded yet."""
-    try:
-        return registry.get(model, version)
-    except ModelNotFound as error:
-        raise HTTPException(404, str(error)) from None
-    except NotReady as error:
-        raise HTTPException(503, str(error), headers={"Retry-After": str(NOT_READY_RETRY_S)}) from None
+    """The loaded generator a request asks for; ModelNotFound (404) when unknown, NotReady (503) before it loads."""
+    return registry.get(model, version)
 
 
 GeneratorDep = Annotated[Generator, Depends(get_generator)]

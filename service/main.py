@@ -21,15 +21,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
+from fastapi import Depends, FastAPI
 
+from service import errors
 from service.auth import load_or_create_key
 from service.batcher import Batcher
 from service.datasets import DatasetStore
 from service.deps import AUTH_RESPONSES, require_admin
-from service.disconnect import client_disconnected
 from service.engine import Registry
 from service.headers import SecurityHeaders
 from service.jobs import JobManager
@@ -62,8 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ControlGuard)  # innermost: 422 for control characters, before routing
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts every answer
-    app.add_exception_handler(ClientDisconnect, client_disconnected)
-    app.add_exception_handler(Exception, _internal_error)
+    errors.install(app)  # the one place exceptions become responses: routers let them through
     if settings.protect_generate:
         app.include_router(generate.router, dependencies=[Depends(require_admin)], responses=AUTH_RESPONSES)
     else:
@@ -143,8 +140,3 @@ async def _scan_forever(registry: Registry, interval: float) -> None:
         if interval <= 0:
             return
         await asyncio.sleep(interval)
-
-
-async def _internal_error(request: Request, error: Exception) -> JSONResponse:
-    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
-    return JSONResponse({"detail": "internal error (logged)"}, status_code=500)

@@ -14,15 +14,13 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from service.datasets import DatasetStore
 from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, JobsDep, SettingsDep
-from service.errors import DatasetNotFound, DatasetRejected
+from service.errors import DatasetNotFound, DatasetRejected, UploadStalled, UploadTooLarge
 from service.schemas import Dataset, Error
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -55,23 +53,8 @@ _UPLOAD_BODY = {
 }
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Stalled(Exception):
-    pass
-
-
-def _invalid(message: str) -> RequestValidationError:
-    return RequestValidationError([{"type": "value_error", "loc": ("body", "file"), "msg": message, "input": None}])
-
-
-def _get(store: DatasetStore, dataset_id: str) -> dict:
-    try:
-        return store.get(dataset_id)
-    except DatasetNotFound as error:
-        raise HTTPException(404, str(error)) from None
+def _too_large(limit: int) -> UploadTooLarge:
+    return UploadTooLarge(f"upload is above the limit of {limit} bytes")
 
 
 @router.post(
@@ -90,20 +73,13 @@ async def create_dataset(_admin: AdminDep, request: Request, store: DatasetsDep,
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
-        raise HTTPException(413, f"upload is above the limit of {limit} bytes")
+        raise _too_large(limit)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise _invalid("expected multipart/form-data with the dataset in a field named 'file'")
+        raise DatasetRejected("expected multipart/form-data with the dataset in a field named 'file'")
     upload_dir = await run_in_threadpool(store.new_upload)
     try:
         name = await _receive(request, upload_dir / "upload", limit, settings.upload_chunk_timeout_s)
-        info = await run_in_threadpool(store.commit, upload_dir, name)
-    except _TooLarge:
-        raise HTTPException(413, f"upload is above the limit of {limit} bytes") from None
-    except _Stalled:
-        detail = f"upload stalled: no data for {settings.upload_chunk_timeout_s:g} s"
-        raise HTTPException(408, detail, headers={"Connection": "close"}) from None
-    except DatasetRejected as error:
-        raise _invalid(str(error)) from None
+        info = await run_in_threadpool(store.commit, upload_dir, name)  # DatasetRejected (422) if not usable
     finally:
         await run_in_threadpool(store.discard, upload_dir)  # a no-op once committed (renamed away)
     return Dataset(**info)
@@ -112,7 +88,7 @@ async def create_dataset(_admin: AdminDep, request: Request, store: DatasetsDep,
 async def _receive(request: Request, target: FilePath, limit: int, chunk_timeout: float) -> str | None:
     """Parse the form with a bounded body (nothing above the limit is buffered) and write the file part.
 
-    A body that stops arriving for `chunk_timeout` seconds raises _Stalled: it must not hold a worker.
+    A body that stops arriving for `chunk_timeout` seconds raises UploadStalled: it must not hold a worker.
     """
 
     async def bounded() -> AsyncGenerator[bytes, None]:
@@ -123,20 +99,20 @@ async def _receive(request: Request, target: FilePath, limit: int, chunk_timeout
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise _Stalled from None
+                raise UploadStalled(f"upload stalled: no data for {chunk_timeout:g} s") from None
             received += len(chunk)
             if received > limit + FORM_OVERHEAD:
-                raise _TooLarge
+                raise _too_large(limit)
             yield chunk
 
     try:
         form = await MultiPartParser(request.headers, bounded(), max_files=1, max_fields=8).parse()
     except MultiPartException as error:
-        raise _invalid(f"malformed multipart body: {error}") from None
+        raise DatasetRejected(f"malformed multipart body: {error}") from None
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise _invalid("expected the dataset in a multipart file field named 'file'")
+            raise DatasetRejected("expected the dataset in a multipart file field named 'file'")
         await run_in_threadpool(_copy, upload.file, target, limit)
         return upload.filename
     finally:
@@ -150,7 +126,7 @@ def _copy(source: BinaryIO, target: FilePath, limit: int) -> None:
         while chunk := source.read(COPY_CHUNK):
             written += len(chunk)
             if written > limit:
-                raise _TooLarge
+                raise _too_large(limit)
             out.write(chunk)
 
 
@@ -163,7 +139,7 @@ def list_datasets(store: DatasetsDep) -> list[Dataset]:
 @router.get("/{dataset_id}", response_model=Dataset, responses=_NOT_FOUND)
 def read_dataset(dataset_id: DatasetId, store: DatasetsDep) -> Dataset:
     """One dataset: image count and shape, value mapping, fingerprint."""
-    return Dataset(**_get(store, dataset_id))
+    return Dataset(**store.get(dataset_id))
 
 
 @router.get(
@@ -173,10 +149,7 @@ def read_dataset(dataset_id: DatasetId, store: DatasetsDep) -> Dataset:
 )
 def read_dataset_preview(dataset_id: DatasetId, store: DatasetsDep) -> FileResponse:
     """A 4x4 grid of the dataset's first images, as training sees them."""
-    try:
-        return FileResponse(store.preview(dataset_id), media_type="image/png")
-    except DatasetNotFound as error:
-        raise HTTPException(404, str(error)) from None
+    return FileResponse(store.preview(dataset_id), media_type="image/png")
 
 
 @router.delete(
@@ -187,11 +160,11 @@ def read_dataset_preview(dataset_id: DatasetId, store: DatasetsDep) -> FileRespo
 )
 def delete_dataset(_admin: AdminDep, dataset_id: DatasetId, store: DatasetsDep, jobs: JobsDep) -> Response:
     """Remove an uploaded dataset that no queued or running job uses."""
-    _get(store, dataset_id)
+    store.get(dataset_id)  # DatasetNotFound (404)
     if jobs.uses_dataset(dataset_id):
         raise HTTPException(409, f"dataset {dataset_id} is used by a queued or running job")
     try:
         store.delete(dataset_id)
-    except (DatasetNotFound, FileNotFoundError):
-        raise HTTPException(404, f"no dataset {dataset_id!r}") from None
+    except FileNotFoundError:  # a concurrent delete won the rename
+        raise DatasetNotFound(f"no dataset {dataset_id!r}") from None
     return Response(status_code=204)

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +20,7 @@ from service import formats, geometry
 from service.batcher import ImageStream
 from service.conditions import with_grains
 from service.deps import BatcherDep, GeneratorDep, SettingsDep
-from service.errors import ConditionError, QueueFull
+from service.errors import Invalid
 from service.formats import GEOMETRY_FORMATS, MEDIA_TYPES, Batch, Format
 from service.limits import Digits
 from service.schemas import Error, GeometryResponse
@@ -30,7 +29,6 @@ router = APIRouter(tags=["generate"])
 
 MAX_INT64 = 2**63 - 1
 MAX_GRAINS = 65535  # labels are uint16; a model's own range is checked against its card
-QUEUE_FULL_RETRY_S = 1
 
 _HEADERS = {
     "X-Seed": "the seed used (chosen at random when the request gave none)",
@@ -53,11 +51,6 @@ _IMAGE_RESPONSE = {
     },
     "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in _HEADERS.items()},
 }
-
-
-def _invalid(field: str, message: str) -> RequestValidationError:
-    """A 422 shaped exactly like FastAPI's own validation errors."""
-    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": message, "input": None}])
 
 
 @router.post(
@@ -114,20 +107,17 @@ async def create_images(
         raise HTTPException(413, f"n={n} is above max_n={settings.max_n}: fetch pages with start=")
     fmt = format or (Format.png if n == 1 else Format.zip)
     if fmt is Format.png and n > 1:
-        raise _invalid("format", "format=png holds one image: use format=zip or format=grid for n > 1")
+        raise Invalid("format=png holds one image: use format=zip or format=grid for n > 1", ("query", "format"))
     if labels and fmt is not Format.h5:
-        raise _invalid("labels", "labels=true needs format=h5")
+        raise Invalid("labels=true needs format=h5", ("query", "labels"))
     if start > MAX_INT64 - (n - 1):
-        raise _invalid("start", f"start + n - 1 must be at most {MAX_INT64}")
+        raise Invalid(f"start + n - 1 must be at most {MAX_INT64}", ("query", "start"))
     if grid and fmt is not Format.svg:
-        raise _invalid("grid", "grid=true needs format=svg (format=grid is the PNG mosaic)")
+        raise Invalid("grid=true needs format=svg (format=grid is the PNG mosaic)", ("query", "grid"))
     if seed is None:
         seed = secrets.randbelow(MAX_INT64 + 1)
     if grains is not None:
-        try:
-            generator = with_grains(generator, grains)
-        except ConditionError as error:
-            raise _invalid("grains", str(error)) from None
+        generator = with_grains(generator, grains)  # ConditionError (422) outside the model's range
 
     batch = Batch(generator.name, generator.version, seed, start, n, generator.z_dim, generator.precision, grains)
     if size is not None or width is not None or fmt in GEOMETRY_FORMATS:
@@ -136,12 +126,7 @@ async def create_images(
             return await _geometry_response(generator, batch, fmt, *drawn, labels, grid)
     # png and zip are encoded by the batcher's workers, beside the next forward pass.
     encode = formats.pngs if fmt in (Format.png, Format.zip) else None
-    try:
-        stream = batcher.open(generator, seed, start, n, encode=encode)
-    except QueueFull as error:
-        raise HTTPException(
-            503, f"busy, try again shortly ({error})", headers={"Retry-After": str(QUEUE_FULL_RETRY_S)}
-        ) from None
+    stream = batcher.open(generator, seed, start, n, encode=encode)  # QueueFull (503) when it has no room
     disposition = "inline" if fmt in (Format.png, Format.grid) else "attachment"
     headers = _headers(batch, f'{disposition}; filename="{batch.download_name(fmt)}"')
     if fmt in (Format.zip, Format.npy):
@@ -177,16 +162,17 @@ def _headers(batch: Batch, disposition: str) -> dict[str, str]:
 def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None, width: int | None):
     """(size, width) to draw a tessellation model at, None for its own 64 px images; 422/413 on bad input."""
     if not geometry.has_tessellation(generator):
-        raise _invalid(
-            "format" if fmt in GEOMETRY_FORMATS else ("size" if size is not None else "width"),
+        raise Invalid(
             f"model {generator.name!r} version {generator.version} has no tessellation ({generator.head} head): "
             "size, width, format=json and format=svg need a laguerre model (GET /models gives each model's head)",
+            ("query", "format" if fmt in GEOMETRY_FORMATS else ("size" if size is not None else "width")),
         )
     size = size or SIZE
     width = width or generator.render_width
     if width > size // 4:
-        raise _invalid(
-            "width", f"width={width} px leaves no grain interior at size={size} (at most size/4 = {size // 4})"
+        raise Invalid(
+            f"width={width} px leaves no grain interior at size={size} (at most size/4 = {size // 4})",
+            ("query", "width"),
         )
     if fmt not in GEOMETRY_FORMATS and n * size * size > settings.max_render_bytes:
         raise HTTPException(

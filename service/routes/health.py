@@ -7,11 +7,11 @@ curl localhost:8000/metrics
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.deps import NOT_READY_RETRY_S, RegistryDep
+from service.deps import RegistryDep
 from service.errors import ModelNotFound, NotReady
 from service.schemas import Error, Health, Ready
 
@@ -29,8 +29,9 @@ async def read_readiness(registry: RegistryDep) -> Ready:
     """Ready: the default model is loaded and warmed up."""
     try:
         generator = registry.get(None, None)
-    except (NotReady, ModelNotFound) as error:
-        raise HTTPException(503, str(error), headers={"Retry-After": str(NOT_READY_RETRY_S)}) from None
+    except ModelNotFound as error:
+        # The default vanished between two looks (a rescan swapped the models): not ready, not a 404.
+        raise NotReady(str(error)) from None
     return Ready(model=generator.name, version=generator.version, precision=generator.precision)
 
 

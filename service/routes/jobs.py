@@ -16,13 +16,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service import schemas
 from service.deps import AUTH_RESPONSES, AdminDep, DatasetsDep, IsAdminDep, JobsDep, SettingsDep
-from service.errors import ConfigRejected, DatasetNotFound, JobConflict, JobNotFound
+from service.errors import DatasetNotFound, Invalid, JobNotFound
 from service.jobs import FINISHED, JobManager
 from service.jobstore import Job
 from service.redact import public_text
@@ -43,13 +42,6 @@ _PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
     **_NOT_FOUND,
 }
-
-
-def _get(jobs: JobManager, job_id: str) -> Job:
-    try:
-        return jobs.get(job_id)
-    except JobNotFound as error:
-        raise HTTPException(404, str(error)) from None
 
 
 def _view(jobs: JobManager, job: Job, log_tail: bool = True, admin: bool = True) -> schemas.Job:
@@ -90,11 +82,6 @@ def _view(jobs: JobManager, job: Job, log_tail: bool = True, admin: bool = True)
     )
 
 
-def _invalid(field: str, message: str) -> RequestValidationError:
-    """A 422 shaped like FastAPI's own validation errors."""
-    return RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}])
-
-
 @router.post(
     "",
     status_code=202,
@@ -120,18 +107,14 @@ def create_job(
         try:
             data_path, images = datasets.path(body.dataset), datasets.get(body.dataset)["count"]
         except DatasetNotFound as error:
-            raise _invalid("dataset", str(error)) from None
+            # Named in the body, so the body is at fault (422), not the URL (404).
+            raise Invalid(str(error), ("body", "dataset")) from None
         dataset: str | dict = body.dataset
     else:
         data_path, dataset = None, json.loads(body.dataset.model_dump_json())
         images = body.dataset.synthetic.count
     spec = {"dataset": dataset, "preset": body.preset, "config": body.config, "model": body.model}
-    try:
-        job = jobs.submit({**spec, "activate": body.activate}, data_path, images)
-    except ConfigRejected as error:
-        raise _invalid("config", str(error)) from None
-    except JobConflict as error:
-        raise HTTPException(409, str(error)) from None
+    job = jobs.submit({**spec, "activate": body.activate}, data_path, images)  # ConfigRejected, JobConflict
     response.headers["Location"] = f"/train/{job.id}"
     return _view(jobs, job)
 
@@ -145,7 +128,7 @@ def list_jobs(jobs: JobsDep, admin: IsAdminDep) -> list[schemas.Job]:
 @router.get("/{job_id}", response_model=schemas.Job, responses=_NOT_FOUND)
 def read_job(job_id: JobId, jobs: JobsDep, admin: IsAdminDep) -> schemas.Job:
     """A job: state and its history, progress, the exported version, or the error (and, with the key, the log)."""
-    return _view(jobs, _get(jobs, job_id), admin=admin)
+    return _view(jobs, jobs.get(job_id), admin=admin)
 
 
 @router.get(
@@ -162,7 +145,7 @@ def read_job(job_id: JobId, jobs: JobsDep, admin: IsAdminDep) -> schemas.Job:
 )
 async def stream_job_events(job_id: JobId, jobs: JobsDep, admin: IsAdminDep) -> StreamingResponse:
     """Server-Sent Events of the job's progress until it ends."""
-    await run_in_threadpool(_get, jobs, job_id)
+    await run_in_threadpool(jobs.get, job_id)  # JobNotFound (404) before the stream starts
     return StreamingResponse(
         _events(jobs, job_id, admin),
         media_type="text/event-stream",
@@ -201,13 +184,13 @@ async def _events(jobs: JobManager, job_id: str, admin: bool) -> AsyncIterator[s
 @router.get("/{job_id}/curves", response_model=schemas.Curves, responses=_NOT_FOUND)
 def read_job_curves(job_id: JobId, jobs: JobsDep) -> schemas.Curves:
     """Every progress line so far as columns (step, losses, Wasserstein estimate, GP): the curves to plot."""
-    return schemas.Curves(**read_curves(jobs.run_dir(_get(jobs, job_id))))
+    return schemas.Curves(**read_curves(jobs.run_dir(jobs.get(job_id))))
 
 
 @router.get("/{job_id}/preview.png", response_class=FileResponse, responses=_PNG)
 def read_job_preview(job_id: JobId, jobs: JobsDep) -> FileResponse:
     """The latest preview frame: a 4x4 grid from the run's fixed latent grid."""
-    frame = latest_frame(jobs.run_dir(_get(jobs, job_id)))
+    frame = latest_frame(jobs.run_dir(jobs.get(job_id)))
     if frame is None:
         raise HTTPException(404, "no preview frame yet")
     return FileResponse(frame, media_type="image/png", headers={"Cache-Control": "no-store"})
@@ -220,7 +203,7 @@ def read_job_preview(job_id: JobId, jobs: JobsDep) -> FileResponse:
 )
 def read_job_animation(job_id: JobId, jobs: JobsDep) -> FileResponse:
     """The preview frames so far as an animated GIF."""
-    gif = jobs.animation(_get(jobs, job_id))
+    gif = jobs.animation(jobs.get(job_id))
     if gif is None:
         raise HTTPException(404, "no preview frame yet")
     return FileResponse(gif, media_type="image/gif", headers={"Cache-Control": "no-store"})
@@ -229,7 +212,7 @@ def read_job_animation(job_id: JobId, jobs: JobsDep) -> FileResponse:
 @router.get("/{job_id}/losses.png", response_class=FileResponse, responses=_PNG)
 def read_job_losses(job_id: JobId, jobs: JobsDep) -> FileResponse:
     """The loss curves, plotted when the training ends."""
-    path = jobs.run_dir(_get(jobs, job_id)) / "losses.png"
+    path = jobs.run_dir(jobs.get(job_id)) / "losses.png"
     if not path.is_file():
         raise HTTPException(404, "losses.png is written when the training ends")
     return FileResponse(path, media_type="image/png")
@@ -243,12 +226,7 @@ def read_job_losses(job_id: JobId, jobs: JobsDep) -> FileResponse:
 )
 def cancel_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> schemas.Job:
     """Cancel: a queued job at once; a running one gets SIGTERM, checkpoints, and ends cancelled."""
-    try:
-        return _view(jobs, jobs.cancel(job_id))
-    except JobNotFound as error:
-        raise HTTPException(404, str(error)) from None
-    except JobConflict as error:
-        raise HTTPException(409, str(error)) from None
+    return _view(jobs, jobs.cancel(job_id))
 
 
 @router.post(
@@ -259,12 +237,7 @@ def cancel_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> schemas.Job:
 )
 def resume_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> schemas.Job:
     """Queue an interrupted, cancelled or failed job again: it continues from its last checkpoint."""
-    try:
-        return _view(jobs, jobs.resume(job_id))
-    except JobNotFound as error:
-        raise HTTPException(404, str(error)) from None
-    except JobConflict as error:
-        raise HTTPException(409, str(error)) from None
+    return _view(jobs, jobs.resume(job_id))
 
 
 @router.delete(
@@ -275,10 +248,5 @@ def resume_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> schemas.Job:
 )
 def delete_job(_admin: AdminDep, job_id: JobId, jobs: JobsDep) -> Response:
     """Remove a finished job and its run directory."""
-    try:
-        jobs.delete(job_id)
-    except JobNotFound as error:
-        raise HTTPException(404, str(error)) from None
-    except JobConflict as error:
-        raise HTTPException(409, str(error)) from None
+    jobs.delete(job_id)
     return Response(status_code=204)

@@ -22,8 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.conditions import conditions_of
 from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
-from service.engine import Generator, Registry
-from service.errors import ModelNotFound
+from service.engine import Registry
 from service.geometry import has_tessellation
 from service.limits import Digits
 from service.schemas import DefaultModel, Error, FailedVersion, ModelList, ModelVersions, ReloadReport
@@ -33,13 +32,6 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 NameParam = Annotated[str, Path(description="model name")]
 VersionParam = Annotated[int, Digits, Path(ge=0, description="model version")]
-
-
-def _loaded(registry: Registry, name: str, version: int) -> Generator:
-    try:
-        return registry.get(name, version)
-    except ModelNotFound as error:
-        raise HTTPException(404, str(error)) from None
 
 
 @router.get("", response_model=ModelList)
@@ -81,7 +73,7 @@ async def reload_models(_admin: AdminDep, registry: RegistryDep) -> ReloadReport
 @router.get("/{name}/{version}", responses={404: {"model": Error}})
 async def read_model(name: NameParam, version: VersionParam, registry: RegistryDep) -> dict[str, Any]:
     """The model card (model.json) of a loaded version."""
-    return _loaded(registry, name, version).card
+    return registry.get(name, version).card
 
 
 def _file_responses(media: str) -> dict[int | str, dict[str, Any]]:
@@ -90,7 +82,7 @@ def _file_responses(media: str) -> dict[int | str, dict[str, Any]]:
 
 def _version_file(registry: Registry, name: str, version: int, file_name: str, media: str) -> FileResponse:
     """A picture exported with a loaded version; 404 when the version has none."""
-    path = _loaded(registry, name, version).path / file_name
+    path = registry.get(name, version).path / file_name
     if not path.is_file():
         raise HTTPException(404, f"model {name!r} version {version} has no {file_name}")
     return FileResponse(path, media_type=media)
@@ -126,8 +118,7 @@ async def activate_model(
 ) -> DefaultModel:
     """Make a loaded version the default model (kept in the data dir: it survives restarts)."""
     _writable(settings)
-    _loaded(registry, name, version)
-    await run_in_threadpool(registry.activate, name, version)
+    await run_in_threadpool(registry.activate, name, version)  # ModelNotFound (404) unless loaded
     return DefaultModel(model=name, version=version)
 
 
