@@ -116,17 +116,18 @@ async def create_images(
         raise Invalid("grid=true needs format=svg (format=grid is the PNG mosaic)", ("query", "grid"))
     if seed is None:
         seed = secrets.randbelow(MAX_INT64 + 1)
-    if grains is not None:
-        generator = with_grains(generator, grains)  # ConditionError (422) outside the model's range
+    # What draws the images: the model, or the model asked for a grain count (ConditionError, 422,
+    # outside its range).
+    drawer = generator if grains is None else with_grains(generator, grains)
 
     batch = Batch(generator.name, generator.version, seed, start, n, generator.z_dim, generator.precision, grains)
     if size is not None or width is not None or fmt in GEOMETRY_FORMATS:
-        drawn = _geometry_request(generator, settings, n, fmt, size, width)
+        drawn = _geometry_request(drawer, settings, n, fmt, size, width)
         if drawn is not None:
-            return await _geometry_response(generator, batch, fmt, *drawn, labels, grid)
+            return await _geometry_response(drawer, batch, fmt, drawn, labels, grid)
     # png and zip are encoded by the batcher's workers, beside the next forward pass.
     encode = formats.pngs if fmt in (Format.png, Format.zip) else None
-    stream = batcher.open(generator, seed, start, n, encode=encode)  # QueueFull (503) when it has no room
+    stream = batcher.open(drawer, seed, start, n, encode=encode)  # QueueFull (503) when it has no room
     disposition = "inline" if fmt in (Format.png, Format.grid) else "attachment"
     headers = _headers(batch, f'{disposition}; filename="{batch.download_name(fmt)}"')
     if fmt in (Format.zip, Format.npy):
@@ -159,7 +160,9 @@ def _headers(batch: Batch, disposition: str) -> dict[str, str]:
     return headers
 
 
-def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None, width: int | None):
+def _geometry_request(
+    generator, settings, n: int, fmt: Format, size: int | None, width: int | None
+) -> tuple[int, int] | None:
     """(size, width) to draw a tessellation model at, None for its own 64 px images; 422/413 on bad input."""
     if not geometry.has_tessellation(generator):
         raise Invalid(
@@ -185,7 +188,8 @@ def _geometry_request(generator, settings, n: int, fmt: Format, size: int | None
     return size, width
 
 
-async def _geometry_response(generator, batch: Batch, fmt: Format, size: int, width: int, labels: bool, grid: bool):
+async def _geometry_response(generator, batch: Batch, fmt: Format, drawn: tuple[int, int], labels: bool, grid: bool):
+    size, width = drawn
     headers = _headers(batch, f'attachment; filename="{batch.download_name(fmt, grid)}"')
     headers.update({"X-Size": str(size), "X-Width": str(width)})
     sites, weights = await run_in_threadpool(geometry.sites_of, generator, batch.seed, batch.start, batch.n)

@@ -25,7 +25,7 @@ from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
 from service.engine import Registry
 from service.geometry import has_tessellation
 from service.limits import Digits
-from service.schemas import DefaultModel, Error, FailedVersion, ModelList, ModelVersions, ReloadReport
+from service.schemas import DefaultModel, Error, FailedVersion, GrainRange, ModelList, ModelVersions, ReloadReport
 from service.settings import Settings
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -50,7 +50,7 @@ async def list_models(registry: RegistryDep) -> ModelList:
                 precision=versions[max(versions)].precision,
                 head=versions[max(versions)].head,
                 tessellation=has_tessellation(versions[max(versions)]),
-                conditions=conditions_of(versions[max(versions)]),
+                conditions={k: GrainRange(**v) for k, v in conditions_of(versions[max(versions)]).items()},
             )
             for name, versions in sorted(models.items())
         ],
