@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from service.errors import ConfigRejected
-from service.training_cli import child_env, command
+from service.training_cli import child_env, command, error_reason
 
 DRY_RUN_TIMEOUT_S = 120
 
@@ -38,8 +38,8 @@ def check_config(
             dry_run, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT_S, env=child_env(), cwd=tmp
         )
     if result.returncode == 2:
-        reason = next((ln for ln in reversed(result.stderr.splitlines()) if ln.startswith("error: ")), "error: ?")
-        raise ConfigRejected(reason.removeprefix("error: ").replace(str(config_file), "config"))
+        reason = error_reason(result.stderr.splitlines()) or "?"
+        raise ConfigRejected(reason.replace(str(config_file), "config"))
     if result.returncode != 0:
         raise RuntimeError(f"train --dry-run exited {result.returncode}: {result.stderr[-2000:]}")
     return json.loads(result.stdout)["config"]

@@ -144,11 +144,3 @@ def exported_version(export_log: Path) -> tuple[str, int] | None:
     except OSError:
         return None
     return (matches[-1][0], int(matches[-1][1])) if matches else None
-
-
-def error_line(output: Path) -> str | None:
-    """The last `error: ...` line a training CLI printed (its one-line reason for exit status 2)."""
-    for line in reversed(tail_lines(output, count=50)):
-        if line.startswith("error: "):
-            return line.removeprefix("error: ")
-    return None

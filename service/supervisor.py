@@ -33,8 +33,8 @@ from pathlib import Path
 
 from service.jobstore import Job, JobStore, now
 from service.outcome import Ending, outcome
-from service.runs import alive, error_line, exported_version, process_start, read_status
-from service.training_cli import child_env, command
+from service.runs import alive, exported_version, process_start, read_status, tail_lines
+from service.training_cli import child_env, command, error_reason
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class Supervisor:
             code,
             produced,
             run_state=own.get("state"),
-            reason=own.get("error") or error_line(output),
+            reason=own.get("error") or error_reason(tail_lines(output, count=50)),
             cancel_requested=job.cancel_requested,
             stopping=self._stopping.is_set(),
             restarted=restarted,
