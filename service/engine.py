@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from microstructure.images import SIZE
 from service.errors import ModelNotFound, NotReady
+from service.files import write_atomic
 from service.metrics import Metrics
 from service.redact import public_text
 
@@ -243,9 +243,7 @@ class Registry:
         self.get(name, version)  # ModelNotFound unless loaded
         if self.default_file is not None:
             self.default_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.default_file.with_name(f".{self.default_file.name}.tmp")
-            tmp.write_text(json.dumps({"model": name, "version": version}))
-            os.replace(tmp, self.default_file)
+            write_atomic(self.default_file, json.dumps({"model": name, "version": version}))
             stat = self.default_file.stat()
             self._default_stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:

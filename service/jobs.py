@@ -32,6 +32,7 @@ from typing import TextIO
 
 from service.config_check import check_config
 from service.errors import JobConflict, JobNotFound
+from service.files import write_atomic
 from service.jobstore import FINISHED, Job, JobStore, now
 from service.supervisor import Supervisor
 
@@ -97,7 +98,7 @@ class JobManager:
         path = data_path or job_dir / "synthetic.zip"
         resolved = check_config(spec["preset"], spec["config"], path, scratch=self.root, images=images)
         job_dir.mkdir(parents=True)
-        (job_dir / "overrides.json").write_text(json.dumps(spec["config"], indent=2))
+        write_atomic(job_dir / "overrides.json", json.dumps(spec["config"], indent=2))
         job = Job(job_id, now(), "queued", spec, str(path), time.time(), config=resolved)
         job.history.append({"state": "queued", "time": job.created, "detail": None})
         with self._lock:
