@@ -22,10 +22,11 @@ from starlette.concurrency import run_in_threadpool
 
 from service.conditions import conditions_of
 from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
-from service.engine import Generator, Registry
 from service.errors import ModelNotFound
+from service.generator import Generator
 from service.geometry import has_tessellation
 from service.limits import Digits
+from service.registry import Registry
 from service.schemas import DefaultModel, Error, FailedVersion, ModelList, ModelVersions, ReloadReport
 from service.settings import Settings
 
