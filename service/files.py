@@ -10,16 +10,18 @@
     >>> sorted(path.name for path in folder.iterdir())
     ['default.json', 'manifest.json']
 
-The temporary name is hidden (leading dot) and unique, so concurrent writers of one target never share
-it; os.replace is atomic on POSIX when both names are in one directory. The training side has the same
-helpers (training/files.py); the service never imports the training code, so it keeps its own.
+The temporary name is hidden (leading dot) and fixed per target, `.<name>.tmp`: a writer killed midway
+leaves it behind, and the next write of that target takes it over, so a re-run (service.bulk after a
+kill) leaves a directory holding exactly its files. Writers of one target therefore take turns (the
+shards' manifest is written under a lock; each shard and job file has one writer). os.replace is atomic
+on POSIX when both names are in one directory. The training side has the same API (training/files.py,
+with unique temporary names); the service never imports the training code, so it keeps its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from pathlib import Path
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)

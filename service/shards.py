@@ -13,8 +13,8 @@ DIR/manifest.json lists the set (model, version, precision, seed, count, shard s
 finished shard with its checksum. Every file is written to a temporary name and renamed (service.files),
 so a kill leaves either the old file or the new one; a shard counts as done only once its checksum file
 names its exact bytes. Several processes (the pods of a Kubernetes Indexed Job) may fill one DIR at once:
-each writes only its own shards, and the manifest is rebuilt from the checksum files after each shard,
-under a lock.
+each writes only its own shards (so a shard's temporary name is its own), and the manifest is rebuilt
+from the checksum files after each shard, under a lock.
 """
 
 from __future__ import annotations
