@@ -83,7 +83,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from service.bulk import _version_dir
-    from service.engine import Generator, configure_tensorflow
+    from service.generator import Generator, configure_tensorflow
     from service.shards import SetSpec
 
     path = _version_dir(args.model.parent, args.model.name, args.version)

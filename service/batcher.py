@@ -35,45 +35,20 @@ small requests queued behind it and lets the route stream the response.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 
 from service.errors import QueueFull
+from service.image_stream import Chunk, Encode, ImageStream, Model
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-Model = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (seeds, indices) -> uint8 (B, 64, 64)
-Encode = Callable[[np.ndarray], object]  # uint8 (k, 64, 64) -> what the stream yields instead (e.g. PNGs)
-
-
-class _Job:
-    """A contiguous run of images of one seed, filled pass by pass."""
-
-    __slots__ = ("model", "encode", "seeds", "indices", "out", "taken", "filled", "future", "enqueued")
-
-    def __init__(self, model: Model, seed: int, start: int, n: int, encode: Encode | None = None) -> None:
-        self.model = model
-        self.encode = encode
-        self.seeds = np.full(n, seed, np.int64)
-        self.indices = np.arange(start, start + n, dtype=np.int64)
-        self.out = np.empty((n, 64, 64), np.uint8)
-        self.taken = 0  # images handed to a forward pass
-        self.filled = 0  # images computed
-        self.future: concurrent.futures.Future = concurrent.futures.Future()
-        self.enqueued = time.monotonic()
-
-    @property
-    def waiting(self) -> int:
-        return len(self.seeds) - self.taken
 
 
 class Batcher:
@@ -94,7 +69,7 @@ class Batcher:
         self.max_delay = max_delay
         self.queue_limit = queue_limit
         self.metrics = metrics
-        self._queue: collections.deque[_Job] = collections.deque()
+        self._queue: collections.deque[Chunk] = collections.deque()
         self._reserved = 0  # images accepted and not yet in a forward pass
         self._cond = threading.Condition()
         self._stopping = False
@@ -141,12 +116,12 @@ class Batcher:
 
     # Called by ImageStream.
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, chunk: Chunk) -> None:
         with self._cond:
             if self._stopping:
-                job.future.set_exception(QueueFull("the service is shutting down"))
+                chunk.future.set_exception(QueueFull("the service is shutting down"))
                 return
-            self._queue.append(job)
+            self._queue.append(chunk)
             self._cond.notify()
 
     def _release(self, n: int) -> None:
@@ -189,48 +164,48 @@ class Batcher:
                         self._cond.notify_all()
 
     def _waiting_for(self, model: Model) -> int:
-        return sum(job.waiting for job in self._queue if job.model is model)
+        return sum(chunk.waiting for chunk in self._queue if chunk.model is model)
 
-    def _take(self) -> list[tuple[_Job, int, int]]:
-        """Up to `block` images of the oldest job's model, in queue order: (job, offset, count)."""
-        pieces: list[tuple[_Job, int, int]] = []
+    def _take(self) -> list[tuple[Chunk, int, int]]:
+        """Up to `block` images of the oldest chunk's model, in queue order: (chunk, offset, count)."""
+        pieces: list[tuple[Chunk, int, int]] = []
         room = self.block
         model = None
-        for job in list(self._queue):
-            if job.taken == 0 and job.future.cancelled():
-                self._drop(job)  # the client went away before any of it was computed
+        for chunk in list(self._queue):
+            if chunk.taken == 0 and chunk.future.cancelled():
+                self._drop(chunk)  # the client went away before any of it was computed
                 continue
             if model is None:
-                model = job.model
-            if job.model is not model:
+                model = chunk.model
+            if chunk.model is not model:
                 continue
-            if job.taken == 0 and not job.future.set_running_or_notify_cancel():
-                self._drop(job)  # cancelled just now
+            if chunk.taken == 0 and not chunk.future.set_running_or_notify_cancel():
+                self._drop(chunk)  # cancelled just now
                 continue
-            count = min(room, job.waiting)
-            pieces.append((job, job.taken, count))
-            job.taken += count
+            count = min(room, chunk.waiting)
+            pieces.append((chunk, chunk.taken, count))
+            chunk.taken += count
             room -= count
-            if job.waiting == 0:
-                self._queue.remove(job)
+            if chunk.waiting == 0:
+                self._queue.remove(chunk)
             if room == 0:
                 break
         self._add_reserved(-(self.block - room))
         return pieces
 
-    def _drop(self, job: _Job) -> None:
-        self._queue.remove(job)
-        self._add_reserved(-job.waiting)
+    def _drop(self, chunk: Chunk) -> None:
+        self._queue.remove(chunk)
+        self._add_reserved(-chunk.waiting)
 
-    def _forward(self, pieces: list[tuple[_Job, int, int]]) -> None:
+    def _forward(self, pieces: list[tuple[Chunk, int, int]]) -> None:
         # Pad to the fixed block shape; padding rows are (seed 0, index 0), a valid input.
         rows = self.block if self.pad else sum(count for _, _, count in pieces)
         seeds = np.zeros(rows, np.int64)
         indices = np.zeros(rows, np.int64)
         row = 0
-        for job, offset, count in pieces:
-            seeds[row : row + count] = job.seeds[offset : offset + count]
-            indices[row : row + count] = job.indices[offset : offset + count]
+        for chunk, offset, count in pieces:
+            seeds[row : row + count] = chunk.seeds[offset : offset + count]
+            indices[row : row + count] = chunk.indices[offset : offset + count]
             row += count
         model = pieces[0][0].model
         started = time.perf_counter()
@@ -238,9 +213,9 @@ class Batcher:
             images = model(seeds, indices)
         except Exception as error:
             log.exception("forward pass failed (%s)", model)
-            for job, _, _ in pieces:
+            for chunk, _, _ in pieces:
                 with contextlib.suppress(concurrent.futures.InvalidStateError):
-                    job.future.set_exception(error)
+                    chunk.future.set_exception(error)
             return
         if self.metrics is not None:
             self.metrics.forward.observe(time.perf_counter() - started)
@@ -248,104 +223,21 @@ class Batcher:
             name, version = getattr(model, "name", "?"), str(getattr(model, "version", "?"))
             self.metrics.images.labels(name, version).inc(row)
 
-        # Hand each job its rows; a job is done when all its images are (its pieces may be computed by
+        # Hand each chunk its rows; a chunk is done when all its images are (its pieces may be computed by
         # different workers, so the count is kept under the lock).
         row, done = 0, []
-        for job, offset, count in pieces:
-            job.out[offset : offset + count] = images[row : row + count]
+        for chunk, offset, count in pieces:
+            chunk.out[offset : offset + count] = images[row : row + count]
             row += count
             with self._cond:
-                job.filled += count
-                if job.filled == len(job.seeds):
-                    done.append(job)
-        for job in done:
-            _finish(job)
+                chunk.filled += count
+                if chunk.filled == len(chunk.seeds):
+                    done.append(chunk)
+        for chunk in done:
+            chunk.finish()
 
     def _fail_all(self) -> None:
-        for job in self._queue:
-            if not job.future.done() and (job.taken or job.future.set_running_or_notify_cancel()):
-                job.future.set_exception(QueueFull("the service is shutting down"))
+        for chunk in self._queue:
+            if not chunk.future.done() and (chunk.taken or chunk.future.set_running_or_notify_cancel()):
+                chunk.future.set_exception(QueueFull("the service is shutting down"))
         self._queue.clear()
-
-
-def _finish(job: _Job) -> None:
-    """Resolve a job whose images are all computed: its images, or their encoding made here."""
-    try:
-        result = job.out if job.encode is None else job.encode(job.out)
-    except Exception as error:
-        log.exception("encoding failed (%s)", job.encode)
-        with contextlib.suppress(concurrent.futures.InvalidStateError):
-            job.future.set_exception(error)
-        return
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # already failed by another pass
-        job.future.set_result(result)
-
-
-class ImageStream:
-    """The chunks of one request, in order: an async iterator of uint8 (k, 64, 64) arrays (or their encodings).
-
-    Keeps at most `prefetch` chunks submitted ahead of the consumer. Always close() it (the routes
-    do so in a finally): that cancels what was not computed and returns its reservation.
-    """
-
-    def __init__(
-        self,
-        batcher: Batcher,
-        model: Model,
-        seed: int,
-        start: int,
-        n: int,
-        chunk: int,
-        encode: Encode | None = None,
-        prefetch: int = 2,
-    ) -> None:
-        self._batcher = batcher
-        self._model = model
-        self._encode = encode
-        self._seed = seed
-        self._next_start = start
-        self._left = n  # images not yet submitted (still reserved)
-        self._chunk = chunk
-        self._prefetch = prefetch
-        self._pending: collections.deque[concurrent.futures.Future] = collections.deque()
-        self._closed = False
-
-    def __aiter__(self) -> ImageStream:
-        return self
-
-    async def __anext__(self) -> np.ndarray | object:
-        self._fill()
-        if not self._pending:
-            raise StopAsyncIteration
-        future = self._pending.popleft()
-        self._fill()  # keep the worker busy while this chunk is encoded and sent
-        return await asyncio.wrap_future(future)
-
-    async def collect(self) -> np.ndarray:
-        """All images at once (for formats that need them together; only without `encode`)."""
-        return np.concatenate([chunk async for chunk in self])
-
-    def _fill(self) -> None:
-        while not self._closed and self._left and len(self._pending) < self._prefetch:
-            count = min(self._chunk, self._left)
-            job = _Job(self._model, self._seed, self._next_start, count, self._encode)
-            self._batcher._submit(job)
-            self._pending.append(job.future)
-            self._next_start += count
-            self._left -= count
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for future in self._pending:
-            future.cancel()  # a job already in a pass finishes; one still queued is dropped by the worker
-        self._pending.clear()
-        if self._left:
-            self._batcher._release(self._left)
-            self._left = 0
-
-    def __del__(self) -> None:
-        # A safety net: a streamed response whose body never started (client gone before the first
-        # byte) never runs the route's finally, and its reservation must still be returned.
-        self.close()

@@ -109,7 +109,7 @@ def _version_dir(models_dir: Path, model: str, version: int | None) -> Path:
 
 def load(settings, model: str, version: int | None, batch: int):
     """The service's Generator for a version of a model, configured as the service configures it."""
-    from service.engine import Generator, configure_tensorflow
+    from service.generator import Generator, configure_tensorflow
 
     path = _version_dir(Path(settings.models_dir), model, version)
     try:

@@ -24,11 +24,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from service.errors import DatasetNotFound, DatasetRejected
+from service.training_cli import child_env, command, error_reason
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
 H5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -48,8 +48,6 @@ class DatasetStore:
     def __init__(self, data_dir: Path, max_bytes: int = 4 * 1024**3, max_images: int = 200_000) -> None:
         self.root = data_dir.resolve() / "datasets"
         self.limits = ["--max-bytes", str(max_bytes), "--max-images", str(max_images)]  # passed to inspect
-        self.env = {k: v for k, v in os.environ.items() if k != "MICROGAN_API_KEY"}
-        self.env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     def start(self) -> None:
         """Create the store; drop uploads a previous process left half-done."""
@@ -142,17 +140,15 @@ class DatasetStore:
 
     def _inspect(self, data: Path, name: str) -> dict:
         """`python -m training inspect`: exit 2 and one `error:` line on bad input."""
-        command = [sys.executable, "-m", "training", "inspect", data.name, "--json", "--preview", "preview.png"]
-        command += self.limits
+        inspect = command("inspect", data.name, "--json", "--preview", "preview.png", *self.limits)
         try:
             result = subprocess.run(
-                command, capture_output=True, text=True, cwd=data.parent, env=self.env, timeout=INSPECT_TIMEOUT_S
+                inspect, capture_output=True, text=True, cwd=data.parent, env=child_env(), timeout=INSPECT_TIMEOUT_S
             )
         except subprocess.TimeoutExpired:
             raise DatasetRejected(f"{name}: validation took longer than {INSPECT_TIMEOUT_S} s") from None
         if result.returncode == 2:
-            reason = next((ln for ln in reversed(result.stderr.splitlines()) if ln.startswith("error: ")), "error: ?")
-            reason = reason.removeprefix("error: ")
+            reason = error_reason(result.stderr.splitlines()) or "?"
             # The stored file's name means nothing to the client: speak of the name it uploaded.
             raise DatasetRejected(name + reason.removeprefix(data.name) if reason.startswith(data.name) else reason)
         if result.returncode != 0:

@@ -18,9 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.auth import key_matches
 from service.batcher import Batcher
 from service.datasets import DatasetStore
-from service.engine import Generator, Registry
+from service.generator import Generator
 from service.jobs import JobManager
 from service.limits import Digits
+from service.registry import Registry
 from service.schemas import Error
 from service.settings import Settings
 

@@ -8,8 +8,9 @@
     >>> [job.id for job in store.query("state = 'queued'")]
     ['abc']
 
-WAL journaling lets a replica sharing the data dir read while the owner writes. The caller
-serialises access (JobManager holds its lock around every call).
+This row is THE job's record: what its processes leave in the run directory is only evidence, read
+when they end (service/outcome.py). WAL journaling lets a replica sharing the data dir read while the
+owner writes. The caller serialises access (the job manager and its supervisor share one lock).
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import logging
 import sqlite3
 from pathlib import Path
+
+FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
+log = logging.getLogger(__name__)
 
 
 def now() -> str:
@@ -61,6 +66,22 @@ class JobStore:
             "INSERT OR REPLACE INTO jobs (id, created, queued_at, state, doc) VALUES (?, ?, ?, ?, ?)",
             (job.id, job.created, job.queued_at, job.state, doc),
         )
+
+    def transition(self, job: Job, state: str, detail: str | None) -> None:
+        """Move the job to `state`, noted in its history, and save it."""
+        stamp = now()
+        job.state = state
+        job.history.append({"state": state, "time": stamp, "detail": detail})
+        if state == "running" and job.started is None:
+            job.started = stamp
+        if state in FINISHED:
+            job.finished, job.pid, job.pid_start = stamp, None, None
+            log.info("job %s %s: %s", job.id, state, detail)
+        self.save(job)
+
+    def get(self, job_id: str) -> Job | None:
+        jobs = self.query("id = ?", (job_id,))
+        return jobs[0] if jobs else None
 
     def query(self, where: str, params: tuple = ()) -> list[Job]:
         """Jobs matching an SQL condition on the columns id, created, queued_at, state."""

@@ -28,11 +28,11 @@ from service.auth import load_or_create_key
 from service.batcher import Batcher
 from service.datasets import DatasetStore
 from service.deps import AUTH_RESPONSES, require_admin
-from service.engine import Registry
 from service.headers import SecurityHeaders
 from service.jobs import JobManager
 from service.limits import ControlGuard
 from service.metrics import Metrics, MetricsMiddleware
+from service.registry import Registry
 from service.routes import datasets, generate, health, jobs, models, web
 from service.settings import Settings
 

@@ -9,8 +9,10 @@
     read_curves(run)            # every loss line as columns: step, d_loss, g_loss, wasserstein, gp
 
 The run directory is the contract with the training side (see training/train.py); the service never
-imports the training code, it reads these files. A process is identified by its pid *and* its start
-time (from /proc/<pid>/stat), so a recycled pid is never taken for a trainer that has ended.
+imports the training code, it reads these files. A progress line with a `d_loss` is a loss line; which of
+its keys the service passes on is said once on the service side, by the API's schemas (service/schemas.py
+`Progress` and `Curves`), not by a copy of the training's list. A process is identified by its pid *and*
+its start time (from /proc/<pid>/stat), so a recycled pid is never taken for a trainer that has ended.
 """
 
 from __future__ import annotations
@@ -20,21 +22,8 @@ import os
 import re
 from pathlib import Path
 
-PROGRESS_KEYS = (
-    "time",
-    "step",
-    "total_steps",
-    "epoch",
-    "epochs",
-    "d_loss",
-    "g_loss",
-    "wasserstein",
-    "gp",
-    "g_lr",
-    "d_lr",
-    "images_per_s",
-    "eta_s",
-)
+from service.schemas import Curves, Progress
+
 _EXPORTED = re.compile(r"^exported (\S+) version (\d+) to ", re.M)
 
 
@@ -104,13 +93,8 @@ def read_progress(run_dir: Path) -> dict | None:
     if latest is None:
         if event is None:
             return None
-        latest = {key: event.get(key) for key in ("time", "step", "total_steps")}
-    progress = {key: latest.get(key) for key in PROGRESS_KEYS}
-    progress["fidelity"] = fidelity
-    return progress
-
-
-CURVE_KEYS = ("step", "d_loss", "g_loss", "wasserstein", "gp")
+        latest = event  # its time, step and total_steps; no losses yet
+    return {**{key: latest.get(key) for key in Progress.model_fields}, "fidelity": fidelity}
 
 
 def read_curves(run_dir: Path) -> dict[str, list]:
@@ -128,7 +112,7 @@ def read_curves(run_dir: Path) -> dict[str, list]:
         if isinstance(record, dict) and "d_loss" in record and isinstance(record.get("step"), int):
             by_step[record["step"]] = record
     steps = sorted(by_step)
-    return {key: [by_step[step].get(key) for step in steps] for key in CURVE_KEYS}
+    return {key: [by_step[step].get(key) for step in steps] for key in Curves.model_fields}
 
 
 def latest_frame(run_dir: Path) -> Path | None:
@@ -144,11 +128,3 @@ def exported_version(export_log: Path) -> tuple[str, int] | None:
     except OSError:
         return None
     return (matches[-1][0], int(matches[-1][1])) if matches else None
-
-
-def error_line(output: Path) -> str | None:
-    """The last `error: ...` line a training CLI printed (its one-line reason for exit status 2)."""
-    for line in reversed(tail_lines(output, count=50)):
-        if line.startswith("error: "):
-            return line.removeprefix("error: ")
-    return None

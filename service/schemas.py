@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.engine import Precision
+from service.generator import Precision
 from service.limits import reject_control
 
 

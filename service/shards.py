@@ -10,9 +10,9 @@
 DIR/shard-00000.h5 ... hold images [i * shard_size, (i + 1) * shard_size) of the set; beside each,
 `shard-00000.h5.sha256` (the `sha256sum` format: `cd DIR && sha256sum -c *.sha256` checks them all).
 DIR/manifest.json lists the set (model, version, precision, seed, count, shard size, format) and every
-finished shard with its checksum. Every file is written to a temporary name and renamed, so a kill
-leaves either the old file or the new one; a shard counts as done only once its checksum file names
-its exact bytes. Several processes (the pods of a Kubernetes Indexed Job) may fill one DIR at once:
+finished shard with its checksum. Every file is written to a temporary name and renamed (service.files),
+so a kill leaves either the old file or the new one; a shard counts as done only once its checksum file
+names its exact bytes. Several processes (the pods of a Kubernetes Indexed Job) may fill one DIR at once:
 each writes only its own shards (so a shard's temporary name is its own), and the manifest is rebuilt
 from the checksum files after each shard, under a lock.
 """
@@ -22,10 +22,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from service.files import write_atomic
 
 MANIFEST = "manifest.json"
 LOCK = ".manifest.lock"  # held while the manifest is rewritten
@@ -63,16 +64,6 @@ class SetSpec:
 
     def file_name(self, index: int) -> str:
         return f"shard-{index:05d}.{self.format}"
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a temporary sibling, fsync, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def sha256(path: Path) -> str:

@@ -17,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from microstructure.images import SIZE
 from service import formats, geometry
-from service.batcher import ImageStream
 from service.conditions import with_grains
 from service.deps import BatcherDep, GeneratorDep, SettingsDep
 from service.errors import Invalid
 from service.formats import GEOMETRY_FORMATS, MEDIA_TYPES, Batch, Format
+from service.image_stream import ImageStream
 from service.limits import Digits
 from service.schemas import Error, GeometryResponse
 

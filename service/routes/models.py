@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 
 from service.conditions import conditions_of
 from service.deps import AUTH_RESPONSES, AdminDep, RegistryDep, SettingsDep
-from service.engine import Registry
 from service.geometry import has_tessellation
 from service.limits import Digits
+from service.registry import Registry
 from service.schemas import DefaultModel, Error, FailedVersion, GrainRange, ModelList, ModelVersions, ReloadReport
 from service.settings import Settings
 
