@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class ImageStream:
     def __aiter__(self) -> ImageStream:
         return self
 
-    async def __anext__(self) -> np.ndarray | object:
+    async def __anext__(self) -> Any:  # the next chunk: uint8 images, or what `encode` made of them
         self._fill()
         if not self._pending:
             raise StopAsyncIteration
