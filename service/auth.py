@@ -31,21 +31,34 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> str:
         return configured
     path = data_dir.resolve() / KEY_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting at once cannot both write (and one overwrite the other's) key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text().strip()
-        if not key:
-            raise RuntimeError(f"{path} is empty: delete it to generate a new key, or set MICROGAN_API_KEY") from None
-        if path.stat().st_mode & 0o077:
-            log.warning("%s is readable by other users; chmod 600 it", path)
-        log.info("admin API key: read from %s", path)
-        return key
+    if path.exists():
+        return _stored_key(path)
+    # Written whole under a private name, then linked into place: os.link fails when the name exists,
+    # so of two processes starting at once one key wins, and no reader ever sees a half-written file.
     key = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
+    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        return _stored_key(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     log.warning("admin API key generated and stored in %s (mode 0600); send it as 'Authorization: Bearer <key>'", path)
+    return key
+
+
+def _stored_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it to generate a new key, or set MICROGAN_API_KEY")
+    if path.stat().st_mode & 0o077:
+        log.warning("%s is readable by other users; chmod 600 it", path)
+    log.info("admin API key: read from %s", path)
     return key
 
 

@@ -77,3 +77,18 @@ def test_key_from_the_environment_is_used_and_not_written(tmp_path, monkeypatch)
         headers = {"Authorization": "Bearer from-the-environment"}
         assert client.post("/models/reload", headers=headers).status_code == 200
     assert not (tmp_path / "data" / "api_key").exists()
+
+
+def test_processes_starting_at_once_agree_on_one_whole_key(tmp_path):
+    """Eight processes creating the key at the same moment: one key wins, none reads a half-written file."""
+    import concurrent.futures
+    import multiprocessing
+
+    from service.auth import load_or_create_key
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(8, mp_context=context) as pool:
+        keys = list(pool.map(load_or_create_key, [None] * 8, [tmp_path] * 8))
+    assert len(set(keys)) == 1 and len(keys[0]) >= 32
+    assert (tmp_path / "api_key").read_text().strip() == keys[0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["api_key"]  # no temporary file left
