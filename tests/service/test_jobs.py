@@ -88,6 +88,8 @@ def test_queue_is_fifo_and_cancel_stops_queued_and_running_jobs(client):
     # One job at a time: the second waits for the first, and can be cancelled while it waits.
     running = wait_job(client, long["id"], running_with_progress)
     assert client.get(f"/train/{queued['id']}").json()["state"] == "queued"
+    animation = client.get(long["links"]["animation"])  # the trainer rewrites it with every frame
+    assert animation.status_code == 200 and animation.headers["content-type"] == "image/gif"
     cancelled = client.post(f"/train/{queued['id']}/cancel", headers=ADMIN).json()
     assert cancelled["state"] == "cancelled"
     assert client.delete(f"/train/{long['id']}", headers=ADMIN).status_code == 409  # still running
