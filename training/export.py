@@ -138,7 +138,7 @@ def export(
     import keras
     import tensorflow as tf
 
-    from training.monitor import frame_paths, plot_losses, save_png, write_gif
+    from training.monitor import plot_losses, save_png
 
     if not name or "/" in name or name.startswith(".") or name.isdigit():
         raise UserError(f"--name {name!r}: expected a plain model name such as voronoi64")
@@ -173,9 +173,8 @@ def export(
             }
         else:
             fidelity = _run_fidelity(run_dir)
-        # The run's pictures, the GIF brought up to date with the newest frame first.
-        if frame_paths(run_dir):
-            write_gif(run_dir)
+        # The run's pictures: its GIF as the run keeps it (rewritten with every frame), the loss plot
+        # brought up to date (a run still training draws it only at its end).
         if (run_dir / "losses.csv").exists():
             plot_losses(run_dir)
         for artifact in ("training.gif", "losses.png"):
